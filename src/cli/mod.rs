@@ -1,0 +1,39 @@
+//! The command-line interface: a thin layer over the library. Each subcommand
+//! lives in its own file with its clap `Args` and a `run` function returning
+//! `Result<ExitCode, nkflow::Error>`; `main` prints an error with its context.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// nkflow: FCS files in, NK-cell trial tables and QC reports out.
+#[derive(Debug, Parser)]
+#[command(name = "nkflow", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the version (placeholder until the first real subcommand lands).
+    Version,
+}
+
+/// Runs the parsed command line and maps errors to a message on stderr and a
+/// non-zero exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    let result: crate::Result<ExitCode> = match cli.command {
+        Command::Version => {
+            println!("nkflow {}", env!("CARGO_PKG_VERSION"));
+            Ok(ExitCode::SUCCESS)
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("nkflow: error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! The crate-wide error type. Each stage has its own error enum with the
+//! context a user needs (file, segment, byte offset, keyword, gate id, channel);
+//! this enum only gathers them so that callers spanning stages (the CLI, the
+//! pipeline runner) can use `?` across them.
+
+use std::path::PathBuf;
+
+/// Any error nkflow can report.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An event matrix was built or addressed inconsistently.
+    #[error(transparent)]
+    Matrix(#[from] crate::matrix::MatrixError),
+    /// An I/O error on a named path.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A message for errors that come from the command line itself.
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Wraps an I/O error with the path it happened on.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! Shared helpers for integration tests: where the read-only reference data
+//! (`../shared`) and the Python peers (FlowKit, FlowIO, flowutils, flowsom)
+//! are, and the rule that with `CI=true` a missing one is a failure, not a skip.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// True when running under CI (`CI=true`): missing data or peers fail.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// The repository root (this crate's manifest directory).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `../shared` beside the checkout (or `$NKFLOW_SHARED`).
+pub fn shared_dir() -> PathBuf {
+    std::env::var_os("NKFLOW_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("..").join("shared"))
+}
+
+/// A path under `../shared`, or `None` (test skipped with a message) when it
+/// is missing outside CI. Under CI a missing data set panics.
+pub fn require_shared(sub: &str) -> Option<PathBuf> {
+    let p = shared_dir().join(sub);
+    if p.exists() {
+        return Some(p);
+    }
+    if in_ci() {
+        panic!("reference data {} is missing (CI=true: this is a failure)", p.display());
+    }
+    eprintln!("SKIP: reference data {} is missing", p.display());
+    None
+}
+
+/// The Python interpreter of the peers' virtual environment:
+/// `$NKFLOW_PEERS_PYTHON`, else `<repo>/.peers/bin/python` (made by `.ci/run`).
+/// Checks that it can import `module`. Under CI a missing peer panics.
+pub fn peer_python(module: &str) -> Option<PathBuf> {
+    let py = std::env::var_os("NKFLOW_PEERS_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".peers").join("bin").join("python"));
+    let ok = py.exists()
+        && Command::new(&py)
+            .args(["-c", &format!("import {module}")])
+            .output()
+            .is_ok_and(|o| o.status.success());
+    if ok {
+        return Some(py);
+    }
+    if in_ci() {
+        panic!("Python peer {module} not importable with {} (CI=true: this is a failure)", py.display());
+    }
+    eprintln!("SKIP: Python peer {module} not available at {}", py.display());
+    None
+}
+
+/// Runs a Python script with the peers' interpreter; panics with its stderr on failure.
+pub fn run_python(py: &Path, script: &Path, args: &[&str]) -> String {
+    let out = Command::new(py)
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("spawn python");
+    assert!(
+        out.status.success(),
+        "{} failed:\n{}",
+        script.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
