@@ -11,6 +11,12 @@ pub enum Error {
     /// An event matrix was built or addressed inconsistently.
     #[error(transparent)]
     Matrix(#[from] crate::matrix::MatrixError),
+    /// A spillover matrix could not be read or applied.
+    #[error(transparent)]
+    Compensation(#[from] crate::compensation::CompensationError),
+    /// A transform's parameters are invalid.
+    #[error(transparent)]
+    Transform(#[from] crate::transform::TransformError),
     /// An I/O error on a named path.
     #[error("{path}: {source}")]
     Io {
