@@ -24,6 +24,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A batch run could not start or write its outputs.
+    #[error(transparent)]
+    Run(#[from] crate::pipeline::runner::RunError),
     /// A message for errors that come from the command line itself.
     #[error("{0}")]
     Usage(String),
