@@ -27,6 +27,9 @@ pub enum Error {
     /// A batch run could not start or write its outputs.
     #[error(transparent)]
     Run(#[from] crate::pipeline::runner::RunError),
+    /// A FlowJo workspace could not be read or applied.
+    #[error(transparent)]
+    FlowJo(#[from] crate::flowjo::FlowJoError),
     /// A message for errors that come from the command line itself.
     #[error("{0}")]
     Usage(String),
