@@ -14,6 +14,12 @@ pub enum Error {
     /// FlowSOM clustering failed (marker, mask, parameter or value problem).
     #[error(transparent)]
     Cluster(#[from] crate::cluster::ClusterError),
+    /// A spillover matrix could not be read or applied.
+    #[error(transparent)]
+    Compensation(#[from] crate::compensation::CompensationError),
+    /// A transform's parameters are invalid.
+    #[error(transparent)]
+    Transform(#[from] crate::transform::TransformError),
     /// An I/O error on a named path.
     #[error("{path}: {source}")]
     Io {
