@@ -14,6 +14,9 @@ pub enum Error {
     /// FlowSOM clustering failed (marker, mask, parameter or value problem).
     #[error(transparent)]
     Cluster(#[from] crate::cluster::ClusterError),
+    /// An FCS file could not be read or written.
+    #[error(transparent)]
+    Fcs(#[from] crate::fcs::FcsError),
     /// A spillover matrix could not be read or applied.
     #[error(transparent)]
     Compensation(#[from] crate::compensation::CompensationError),
