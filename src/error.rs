@@ -11,6 +11,12 @@ pub enum Error {
     /// An event matrix was built or addressed inconsistently.
     #[error(transparent)]
     Matrix(#[from] crate::matrix::MatrixError),
+    /// A spillover matrix could not be read or applied.
+    #[error(transparent)]
+    Compensation(#[from] crate::compensation::CompensationError),
+    /// A transform's parameters are invalid.
+    #[error(transparent)]
+    Transform(#[from] crate::transform::TransformError),
     /// An I/O error on a named path.
     #[error("{path}: {source}")]
     Io {
@@ -18,6 +24,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A FlowJo workspace could not be read or applied.
+    #[error(transparent)]
+    FlowJo(#[from] crate::flowjo::FlowJoError),
     /// A message for errors that come from the command line itself.
     #[error("{0}")]
     Usage(String),
