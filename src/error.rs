@@ -24,6 +24,16 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A Gating-ML file could not be read or written.
+    #[error(transparent)]
+    GatingMl(#[from] crate::gatingml::GatingMlError),
+    /// Gating one FCS file failed.
+    #[error("{}: {source}", path.display())]
+    GatingFile {
+        path: PathBuf,
+        #[source]
+        source: crate::gating::GatingError,
+    },
     /// A message for errors that come from the command line itself.
     #[error("{0}")]
     Usage(String),
