@@ -34,6 +34,9 @@ pub enum Error {
         #[source]
         source: crate::gating::GatingError,
     },
+    /// A FlowJo workspace could not be read or applied.
+    #[error(transparent)]
+    FlowJo(#[from] crate::flowjo::FlowJoError),
     /// A message for errors that come from the command line itself.
     #[error("{0}")]
     Usage(String),
