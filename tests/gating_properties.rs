@@ -1,9 +1,7 @@
 //! Property tests of the gating engine: polygon membership against an
 //! independent point-in-polygon test on random polygons, and Boolean laws.
 
-use nkflow::gating::{
-    BoolOp, Dimension, Gate, GateKind, GatingStrategy, Operand, RangeDimension,
-};
+use nkflow::gating::{BoolOp, Dimension, Gate, GateKind, GatingStrategy, Operand, RangeDimension};
 use nkflow::EventMatrix;
 use proptest::prelude::*;
 
@@ -153,9 +151,11 @@ proptest! {
 fn tree_order_counts_and_percentages() {
     let mut s = GatingStrategy::new();
     // Added child before parent: order of addition does not matter.
-    s.add_gate(rect("Small", "X", 0.0, 2.0).with_parent("Cells")).unwrap();
+    s.add_gate(rect("Small", "X", 0.0, 2.0).with_parent("Cells"))
+        .unwrap();
     s.add_gate(rect("Cells", "X", 0.0, 5.0)).unwrap();
-    s.add_gate(rect("Tall", "Y", 5.0, 10.0).with_parent("Small")).unwrap();
+    s.add_gate(rect("Tall", "Y", 5.0, 10.0).with_parent("Small"))
+        .unwrap();
     s.add_gate(rect("Other", "Y", 0.0, 1.0)).unwrap();
     let xs = vec![0.0, 1.0, 1.5, 3.0, 4.9, 5.0, 7.0, 9.0];
     let ys = vec![0.5, 6.0, 9.9, 6.0, 0.0, 0.5, 8.0, 10.0];
@@ -172,7 +172,10 @@ fn tree_order_counts_and_percentages() {
     assert_eq!(s.parent_of("Tall"), Some("Small"));
     assert_eq!(s.children(Some("Cells")), vec!["Small"]);
     assert_eq!(
-        r.membership("Tall").unwrap().iter_ones().collect::<Vec<_>>(),
+        r.membership("Tall")
+            .unwrap()
+            .iter_ones()
+            .collect::<Vec<_>>(),
         vec![1, 2]
     );
 }
@@ -180,13 +183,31 @@ fn tree_order_counts_and_percentages() {
 #[test]
 fn results_do_not_depend_on_thread_count() {
     let n: usize = 300_000;
-    let xs: Vec<f64> = (0..n).map(|i| ((i * 7919) % 10_007) as f64 / 1000.0).collect();
-    let ys: Vec<f64> = (0..n).map(|i| ((i * 104_729) % 10_009) as f64 / 1000.0).collect();
+    let xs: Vec<f64> = (0..n)
+        .map(|i| ((i * 7919) % 10_007) as f64 / 1000.0)
+        .collect();
+    let ys: Vec<f64> = (0..n)
+        .map(|i| ((i * 104_729) % 10_009) as f64 / 1000.0)
+        .collect();
     let ev = events(xs, ys);
-    let mut s = polygon_strategy(vec![(1.0, 1.0), (9.0, 2.0), (5.0, 9.0), (2.0, 6.0), (5.0, 5.0), (1.5, 3.0)]);
-    s.add_gate(rect("R", "X", 2.0, 7.0).with_parent("P")).unwrap();
-    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
-    let four = rayon::ThreadPoolBuilder::new().num_threads(4).build().unwrap();
+    let mut s = polygon_strategy(vec![
+        (1.0, 1.0),
+        (9.0, 2.0),
+        (5.0, 9.0),
+        (2.0, 6.0),
+        (5.0, 5.0),
+        (1.5, 3.0),
+    ]);
+    s.add_gate(rect("R", "X", 2.0, 7.0).with_parent("P"))
+        .unwrap();
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let four = rayon::ThreadPoolBuilder::new()
+        .num_threads(4)
+        .build()
+        .unwrap();
     let a = one.install(|| s.gate_events(&ev, None).unwrap());
     let b = four.install(|| s.gate_events(&ev, None).unwrap());
     assert_eq!(a, b);

@@ -18,32 +18,84 @@ fn fixture(name: &str) -> PathBuf {
 /// (file, phrases the read error must contain)
 const READ_ERRORS: &[(&str, &[&str])] = &[
     ("bad_logicle.xml", &["transform L1", "line 4", "W must be"]),
-    ("bad_min.xml", &["gate R1", "line 4", "min=\"ten\" is not a number"]),
+    (
+        "bad_min.xml",
+        &["gate R1", "line 4", "min=\"ten\" is not a number"],
+    ),
     ("boolean_cycle.xml", &["cycle", "A → B → A"]),
-    ("boolean_missing_operand.xml", &["gate And1", "operand \"Ghost\" is not defined"]),
-    ("dimension_without_channel.xml", &["gate R1", "names no channel"]),
+    (
+        "boolean_missing_operand.xml",
+        &["gate And1", "operand \"Ghost\" is not defined"],
+    ),
+    (
+        "dimension_without_channel.xml",
+        &["gate R1", "names no channel"],
+    ),
     ("duplicate_id.xml", &["duplicate id \"R1\""]),
     ("empty.xml", &["empty.xml", "not well-formed XML"]),
-    ("fratio_one_input.xml", &["transform Rat", "fratio needs 2", "found 1"]),
-    ("gate_without_id.xml", &["line 3", "<RectangleGate> has no id attribute"]),
-    ("matrix_short_row.xml", &["spectrumMatrix S", "spectrum 2 has 1 coefficients for 2 detectors"]),
-    ("missing_parent.xml", &["gate R1", "parent \"Lymphocytes\" is not defined"]),
-    ("not_two_operands.xml", &["gate Not1", "'not' has 2 operands"]),
+    (
+        "fratio_one_input.xml",
+        &["transform Rat", "fratio needs 2", "found 1"],
+    ),
+    (
+        "gate_without_id.xml",
+        &["line 3", "<RectangleGate> has no id attribute"],
+    ),
+    (
+        "matrix_short_row.xml",
+        &[
+            "spectrumMatrix S",
+            "spectrum 2 has 1 coefficients for 2 detectors",
+        ],
+    ),
+    (
+        "missing_parent.xml",
+        &["gate R1", "parent \"Lymphocytes\" is not defined"],
+    ),
+    (
+        "not_two_operands.xml",
+        &["gate Not1", "'not' has 2 operands"],
+    ),
     ("not_well_formed.xml", &["not well-formed XML", "8:1"]),
     ("parent_cycle.xml", &["cycle", "R1 → R2 → R1"]),
-    ("polygon_two_vertices.xml", &["gate P1", "at least 3 vertices, found 2"]),
-    ("quadrant_unknown_divider.xml", &["gate Q", "quadrant Q1 refers to divider D2"]),
+    (
+        "polygon_two_vertices.xml",
+        &["gate P1", "at least 3 vertices, found 2"],
+    ),
+    (
+        "quadrant_unknown_divider.xml",
+        &["gate Q", "quadrant Q1 refers to divider D2"],
+    ),
     ("self_parent.xml", &["gate R1", "cycle", "R1 → R1"]),
-    ("unknown_matrix.xml", &["gate R1", "compensation matrix \"Spill9\" is not defined"]),
-    ("unknown_transform.xml", &["gate R1", "transform \"Logicle9\" is not defined"]),
-    ("vertex_bad_number.xml", &["gate P1", "line 7", "value=\"5,5\" is not a number"]),
-    ("vertex_three_coordinates.xml", &["gate P1", "line 7", "vertex 2 has 3 coordinates, expected 2"]),
+    (
+        "unknown_matrix.xml",
+        &["gate R1", "compensation matrix \"Spill9\" is not defined"],
+    ),
+    (
+        "unknown_transform.xml",
+        &["gate R1", "transform \"Logicle9\" is not defined"],
+    ),
+    (
+        "vertex_bad_number.xml",
+        &["gate P1", "line 7", "value=\"5,5\" is not a number"],
+    ),
+    (
+        "vertex_three_coordinates.xml",
+        &[
+            "gate P1",
+            "line 7",
+            "vertex 2 has 3 coordinates, expected 2",
+        ],
+    ),
     ("wrong_root.xml", &["root element is <Workspace>"]),
 ];
 
 /// Files that read, but whose evaluation on FSC-H/SSC-H data must fail.
 const EVAL_ERRORS: &[(&str, &[&str])] = &[
-    ("eval_singular_ellipse.xml", &["gate E1", "covariance matrix is singular"]),
+    (
+        "eval_singular_ellipse.xml",
+        &["gate E1", "covariance matrix is singular"],
+    ),
     (
         "eval_unknown_channel.xml",
         &["gate CD3pos", "channel \"CD3\"", "channels: FSC-H, SSC-H"],
@@ -62,7 +114,9 @@ fn events() -> EventMatrix {
 fn every_fixture_is_covered() {
     let mut names: Vec<String> = std::fs::read_dir(fixture(""))
         .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .map(|p| p.file_name().unwrap().to_str().unwrap().to_string())
         .collect();
     names.sort();
     let mut listed: Vec<String> = READ_ERRORS
