@@ -40,6 +40,9 @@ pub enum Error {
         #[source]
         source: crate::gating::GatingError,
     },
+    /// A batch run could not start or write its outputs.
+    #[error(transparent)]
+    Run(#[from] crate::pipeline::runner::RunError),
     /// A FlowJo workspace could not be read or applied.
     #[error(transparent)]
     FlowJo(#[from] crate::flowjo::FlowJoError),
