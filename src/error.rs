@@ -11,6 +11,9 @@ pub enum Error {
     /// An event matrix was built or addressed inconsistently.
     #[error(transparent)]
     Matrix(#[from] crate::matrix::MatrixError),
+    /// An FCS file could not be read or written.
+    #[error(transparent)]
+    Fcs(#[from] crate::fcs::FcsError),
     /// A spillover matrix could not be read or applied.
     #[error(transparent)]
     Compensation(#[from] crate::compensation::CompensationError),
@@ -24,6 +27,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A FlowJo workspace could not be read or applied.
+    #[error(transparent)]
+    FlowJo(#[from] crate::flowjo::FlowJoError),
     /// A message for errors that come from the command line itself.
     #[error("{0}")]
     Usage(String),
