@@ -171,7 +171,7 @@ pub fn profile(p: Population) -> Profile {
     match p {
         Population::Debris => {
             set(&mut m, Cd45, some(0.05, 2_000.0, 0.8));
-            set(&mut m, Viability, some(0.3, 5_000.0, 0.8));
+            set(&mut m, Viability, some(0.25, 15_000.0, 0.6));
             set(&mut m, Cd16, some(0.05, 2_000.0, 0.8));
             Profile {
                 fsc: (7_000.0, 0.5),
@@ -182,7 +182,7 @@ pub fn profile(p: Population) -> Profile {
             }
         }
         Population::Dead => {
-            set(&mut m, Viability, on(20_000.0, 0.5));
+            set(&mut m, Viability, on(40_000.0, 0.4));
             set(&mut m, Cd45, some(0.8, 3_000.0, 0.8));
             set(&mut m, Cd56, some(0.25, 3_000.0, 0.6));
             set(&mut m, Cd3, some(0.15, 10_000.0, 0.6));
@@ -275,7 +275,7 @@ pub fn profile(p: Population) -> Profile {
         }
         Population::NkBright => {
             set(&mut m, Cd45, on(30_000.0, 0.25));
-            set(&mut m, Cd56, on(40_000.0, 0.35));
+            set(&mut m, Cd56, on(40_000.0, 0.4));
             set(&mut m, Cd16, some(0.3, 1_500.0, 0.6));
             Profile {
                 fsc: (68_000.0, 0.1),
@@ -287,7 +287,7 @@ pub fn profile(p: Population) -> Profile {
         }
         Population::NkDim => {
             set(&mut m, Cd45, on(22_000.0, 0.25));
-            set(&mut m, Cd56, on(4_000.0, 0.35));
+            set(&mut m, Cd56, on(4_000.0, 0.45));
             set(&mut m, Cd16, on(20_000.0, 0.45));
             Profile {
                 fsc: (62_000.0, 0.1),
@@ -309,11 +309,11 @@ pub fn profile(p: Population) -> Profile {
 }
 
 /// Intensities of NK phenotype markers when positive: (median, log-sd).
-const NKG2C_ON: (f64, f64) = (8_000.0, 0.4);
-const KIR_ON: (f64, f64) = (10_000.0, 0.4);
-const NKG2A_ON: (f64, f64) = (6_000.0, 0.45);
-const CD57_ON: (f64, f64) = (7_000.0, 0.5);
-const KI67_ON: (f64, f64) = (5_000.0, 0.5);
+const NKG2C_ON: (f64, f64) = (8_000.0, 0.55);
+const KIR_ON: (f64, f64) = (10_000.0, 0.55);
+const NKG2A_ON: (f64, f64) = (6_000.0, 0.55);
+const CD57_ON: (f64, f64) = (4_000.0, 0.7);
+const KI67_ON: (f64, f64) = (2_500.0, 0.7);
 
 /// Counting beads: FSC low, SSC tight, and in every fluorescence detector
 /// this bright (reference units, *detector* space — beads carry many dyes),
