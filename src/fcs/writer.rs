@@ -141,13 +141,29 @@ fn put_value(dst: &mut [u8], v: f64, opts: &WriteOptions) {
     match (opts.value_type, dst.len()) {
         (ValueType::Float32, _) => {
             let f = v as f32;
-            dst.copy_from_slice(&if big { f.to_be_bytes() } else { f.to_le_bytes() });
+            dst.copy_from_slice(&if big {
+                f.to_be_bytes()
+            } else {
+                f.to_le_bytes()
+            });
         }
         (ValueType::Int, width) => {
             // Round and clamp to the bit width (NaN becomes 0).
-            let max = if width >= 8 { u64::MAX as f64 } else { ((1u64 << (8 * width)) - 1) as f64 };
-            let u = if v.is_nan() { 0 } else { v.round().clamp(0.0, max) as u64 };
-            let bytes = if big { u.to_be_bytes() } else { u.to_le_bytes() };
+            let max = if width >= 8 {
+                u64::MAX as f64
+            } else {
+                ((1u64 << (8 * width)) - 1) as f64
+            };
+            let u = if v.is_nan() {
+                0
+            } else {
+                v.round().clamp(0.0, max) as u64
+            };
+            let bytes = if big {
+                u.to_be_bytes()
+            } else {
+                u.to_le_bytes()
+            };
             if big {
                 dst.copy_from_slice(&bytes[8 - width..]);
             } else {
@@ -436,7 +452,16 @@ mod tests {
         assert_eq!(back.events.column(1)[0], 3.0);
         assert_eq!(back.events.column(1)[2], 7.0);
         // 2 channels × 2 bytes × 3 events of DATA.
-        assert_eq!(bytes.len() - back.keywords.get("$BEGINDATA").unwrap().parse::<usize>().unwrap(), 12);
+        assert_eq!(
+            bytes.len()
+                - back
+                    .keywords
+                    .get("$BEGINDATA")
+                    .unwrap()
+                    .parse::<usize>()
+                    .unwrap(),
+            12
+        );
     }
 
     #[test]

@@ -70,12 +70,13 @@ pub enum SimulateError {
         #[source]
         source: std::io::Error,
     },
-    /// The FCS writer refused a simulated sample.
+    /// The FCS writer refused a simulated sample (boxed: FCS errors carry
+    /// much context and would make every `Result` here large).
     #[error("{file}: writing the FCS file failed: {source}")]
     Fcs {
         file: String,
         #[source]
-        source: crate::fcs::FcsError,
+        source: Box<crate::fcs::FcsError>,
     },
     /// truth.json could not be serialised.
     #[error("truth.json: {0}")]
@@ -248,11 +249,13 @@ pub fn write_cohort(settings: &Settings, dir: &Path) -> Result<Summary, Simulate
                 .ok_or_else(|| SimulateError::Settings(format!("no sample {i} in the design")))?;
             let name = cohort.specs[i].file_name.clone();
             let path = dir.join(&name);
-            crate::fcs::write_with(&path, &sim.sample, &write_options(&cohort.specs[i]))
-                .map_err(|e| SimulateError::Fcs {
+            crate::fcs::write_with(&path, &sim.sample, &write_options(&cohort.specs[i])).map_err(
+                |e| SimulateError::Fcs {
                     file: name.clone(),
-                    source: e,
-                })?;
+                    source: Box::new(e),
+                },
+            )?;
+            make_readable(&path)?;
             if settings.labels {
                 let stem = name.trim_end_matches(".fcs");
                 let lp = labels_dir.join(format!("{stem}.labels.csv"));
@@ -358,6 +361,24 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SimulateError> {
     let mut tmp = tempfile::NamedTempFile::new_in(parent).map_err(io)?;
     tmp.write_all(bytes).map_err(io)?;
     tmp.persist(path).map_err(|e| io(e.error))?;
+    make_readable(path)
+}
+
+/// Temporary files are created private (0600); a cohort is data to share, so
+/// its files get the usual 0644.
+fn make_readable(path: &Path) -> Result<(), SimulateError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).map_err(|e| {
+            SimulateError::Io {
+                path: path.to_path_buf(),
+                source: e,
+            }
+        })?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
     Ok(())
 }
 
