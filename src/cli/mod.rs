@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod gate;
 pub mod info;
 
 /// nkflow: FCS files in, NK-cell trial tables and QC reports out.
@@ -21,6 +22,9 @@ pub enum Command {
     /// Show what FCS files hold: version, instrument, events × channels,
     /// channel table, spillover, warnings (`--json`: one object per file).
     Info(info::InfoArgs),
+    /// Apply a Gating-ML 2.0 file to FCS files: counts per population, or
+    /// per-event membership.
+    Gate(gate::GateArgs),
     /// Print the version (placeholder until the first real subcommand lands).
     Version,
 }
@@ -30,6 +34,7 @@ pub enum Command {
 pub fn run(cli: Cli) -> ExitCode {
     let result: crate::Result<ExitCode> = match cli.command {
         Command::Info(args) => info::run(&args),
+        Command::Gate(args) => gate::run(args),
         Command::Version => {
             println!("nkflow {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)
