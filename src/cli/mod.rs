@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 pub mod gate;
 pub mod info;
+pub mod simulate;
 
 /// nkflow: FCS files in, NK-cell trial tables and QC reports out.
 #[derive(Debug, Parser)]
@@ -25,6 +26,9 @@ pub enum Command {
     /// Apply a Gating-ML 2.0 file to FCS files: counts per population, or
     /// per-event membership.
     Gate(gate::GateArgs),
+    /// Simulate a cohort of NK-panel FCS files with known truth (N files,
+    /// samplesheet.csv, truth.json).
+    Simulate(simulate::SimulateArgs),
     /// Print the version (placeholder until the first real subcommand lands).
     Version,
 }
@@ -35,6 +39,7 @@ pub fn run(cli: Cli) -> ExitCode {
     let result: crate::Result<ExitCode> = match cli.command {
         Command::Info(args) => info::run(&args),
         Command::Gate(args) => gate::run(args),
+        Command::Simulate(args) => simulate::run(&args),
         Command::Version => {
             println!("nkflow {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)
