@@ -30,9 +30,25 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A Gating-ML file could not be read or written.
+    #[error(transparent)]
+    GatingMl(#[from] crate::gatingml::GatingMlError),
+    /// Gating one FCS file failed.
+    #[error("{}: {source}", path.display())]
+    GatingFile {
+        path: PathBuf,
+        #[source]
+        source: crate::gating::GatingError,
+    },
+    /// A batch run could not start or write its outputs.
+    #[error(transparent)]
+    Run(#[from] crate::pipeline::runner::RunError),
     /// A FlowJo workspace could not be read or applied.
     #[error(transparent)]
     FlowJo(#[from] crate::flowjo::FlowJoError),
+    /// A simulated cohort could not be planned or written.
+    #[error(transparent)]
+    Simulate(#[from] crate::simulate::SimulateError),
     /// A message for errors that come from the command line itself.
     #[error("{0}")]
     Usage(String),
