@@ -11,6 +11,9 @@ pub enum Error {
     /// An event matrix was built or addressed inconsistently.
     #[error(transparent)]
     Matrix(#[from] crate::matrix::MatrixError),
+    /// An FCS file could not be read or written.
+    #[error(transparent)]
+    Fcs(#[from] crate::fcs::FcsError),
     /// A spillover matrix could not be read or applied.
     #[error(transparent)]
     Compensation(#[from] crate::compensation::CompensationError),

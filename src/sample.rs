@@ -77,6 +77,33 @@ impl Keywords {
     }
 }
 
+impl FromIterator<(String, String)> for Keywords {
+    /// Builds a keyword set in one pass: a hash index finds repeated keys, so
+    /// a TEXT segment with thousands of keywords is not quadratic (as repeated
+    /// [`Keywords::insert`] would be). A repeated key keeps its first position
+    /// and takes the later value, as `insert` does.
+    fn from_iter<I: IntoIterator<Item = (String, String)>>(iter: I) -> Self {
+        let mut index = std::collections::HashMap::new();
+        let mut entries: Vec<(String, String)> = Vec::new();
+        for (k, v) in iter {
+            let k = Self::normalize_key(&k);
+            match index.get(&k) {
+                Some(&i) => {
+                    if let Some(e) = entries.get_mut(i) {
+                        let e: &mut (String, String) = e;
+                        e.1 = v;
+                    }
+                }
+                None => {
+                    index.insert(k.clone(), entries.len());
+                    entries.push((k, v));
+                }
+            }
+        }
+        Keywords { entries }
+    }
+}
+
 /// One parameter (`$Pn…`) of a data set.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Channel {

@@ -1,0 +1,572 @@
+//! The reader: locates a data set through the `$NEXTDATA` chain, parses its
+//! HEADER and TEXT (plus supplemental TEXT), resolves where DATA really is,
+//! and decodes it into a [`Sample`].
+//!
+//! Sizes are checked against the bytes actually present before anything is
+//! allocated: `$PAR` against the keywords, `$TOT` × event width against the
+//! file, segment offsets against the file length. A damaged file therefore
+//! costs at most a small multiple of its own size, never what it claims.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::Path;
+
+use super::decode::{self, ByteSource, FileSource};
+use super::error::{human_bytes, thousands, FcsError, Segment};
+use super::header::{Header, HEADER_LEN};
+use super::layout::{self, parse_u64, KeywordMap, Layout};
+use super::text::parse_text;
+use crate::matrix::EventMatrix;
+use crate::sample::{Keywords, Sample, Scale, Warning};
+
+/// Reads FCS files; keeps its buffers between reads, so a batch that reads
+/// file after file with one `Reader` (and [`Reader::read_into`] one
+/// `Sample`) allocates almost nothing per file.
+#[derive(Debug, Default)]
+pub struct Reader {
+    /// HEADER + TEXT bytes of the data set being parsed.
+    text_buf: Vec<u8>,
+}
+
+/// HEADER and keywords of one data set.
+struct DataSetText {
+    base: u64,
+    header: Header,
+    /// Deduplicated keywords in file order (primary TEXT, then supplemental).
+    entries: Vec<(String, String)>,
+    map: KeywordMap,
+    /// Relative inclusive TEXT range.
+    text: (u64, u64),
+    warnings: Vec<String>,
+}
+
+impl Reader {
+    /// A reader with empty buffers.
+    pub fn new() -> Self {
+        Reader::default()
+    }
+
+    /// Reads data set `k` (0-based) of the file at `path`.
+    pub fn read(&mut self, path: &Path, k: usize) -> Result<Sample, FcsError> {
+        let mut sample = empty_sample();
+        self.read_into(path, k, &mut sample)?;
+        Ok(sample)
+    }
+
+    /// Reads data set `k` of `path` into `sample`, reusing the allocation of
+    /// its event matrix when large enough (see [`EventMatrix::reset`]).
+    pub fn read_into(
+        &mut self,
+        path: &Path,
+        k: usize,
+        sample: &mut Sample,
+    ) -> Result<(), FcsError> {
+        let name = path.display().to_string();
+        let io = |source| FcsError::Io {
+            file: name.clone(),
+            source,
+        };
+        let file = File::open(path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        let src = FileSource { file, len };
+        self.read_source(&name, &src, k, sample)
+    }
+
+    /// Reads data set `k` from bytes in memory (`name` is used in messages).
+    pub fn read_bytes_into(
+        &mut self,
+        name: &str,
+        bytes: &[u8],
+        k: usize,
+        sample: &mut Sample,
+    ) -> Result<(), FcsError> {
+        self.read_source(name, bytes, k, sample)
+    }
+
+    fn read_source(
+        &mut self,
+        name: &str,
+        src: &(impl ByteSource + ?Sized),
+        k: usize,
+        sample: &mut Sample,
+    ) -> Result<(), FcsError> {
+        let len = src.len();
+        let mut base = 0u64;
+        let mut index = 0usize;
+        let mut target = None;
+        let mut chain_warnings = Vec::new();
+        let count = loop {
+            let parsed = match self.parse_text_segments(name, src, base) {
+                Ok(p) => p,
+                Err(e) if index <= k => return Err(e),
+                Err(e) => {
+                    chain_warnings.push(format!(
+                        "TEXT: $NEXTDATA of data set {} points to byte {base}, which is not a readable data set ({e}); counted {index} data set(s)",
+                        index - 1
+                    ));
+                    break index;
+                }
+            };
+            let next = next_dataset(&parsed, len, &mut chain_warnings);
+            if index == k {
+                target = Some(parsed);
+            }
+            match next {
+                Some(nb) => {
+                    base = nb;
+                    index += 1;
+                }
+                None => break index + 1,
+            }
+        };
+        let Some(ds) = target else {
+            return Err(FcsError::NoSuchDataset {
+                file: name.to_string(),
+                index: k,
+                count,
+            });
+        };
+        let DataSetText {
+            base,
+            header,
+            entries,
+            map,
+            text,
+            mut warnings,
+        } = ds;
+        warnings.extend(chain_warnings);
+        let (layout, channels) = layout::build(name, &map, &mut warnings)?;
+        let (start, n_events) =
+            resolve_data(name, &header, &map, &layout, base, text, len, &mut warnings)?;
+
+        let names: Vec<String> = channels.iter().map(|c| c.name.clone()).collect();
+        sample.events.reset(names, n_events);
+        decode::decode_data(
+            src,
+            base + start,
+            &layout,
+            n_events,
+            sample.events.as_mut_slice(),
+        )
+        .map_err(|e| FcsError::Invalid {
+            file: name.to_string(),
+            segment: Segment::Data,
+            offset: Some(base + start),
+            keyword: None,
+            message: format!("reading {} events failed: {e}", thousands(n_events as u64)),
+        })?;
+        sample.source = name.to_string();
+        sample.fcs_version = header.version;
+        sample.dataset = k;
+        sample.n_datasets = count;
+        sample.keywords = entries.into_iter().collect();
+        sample.channels = channels;
+        sample.scale = Scale::Raw;
+        sample.warnings = warnings
+            .into_iter()
+            .map(|message| Warning { message })
+            .collect();
+        Ok(())
+    }
+
+    /// Parses the HEADER, TEXT and supplemental TEXT of the data set at `base`.
+    fn parse_text_segments(
+        &mut self,
+        name: &str,
+        src: &(impl ByteSource + ?Sized),
+        base: u64,
+    ) -> Result<DataSetText, FcsError> {
+        let avail = src.len().saturating_sub(base);
+        let mut head = [0u8; HEADER_LEN];
+        let head_len = avail.min(HEADER_LEN as u64) as usize;
+        src.read_exact_at(base, &mut head[..head_len])
+            .map_err(|source| FcsError::Io {
+                file: name.to_string(),
+                source,
+            })?;
+        let header = Header::parse(name, &head[..head_len], base)?;
+        let mut warnings = Vec::new();
+        let invalid = |message: String| FcsError::Invalid {
+            file: name.to_string(),
+            segment: Segment::Header,
+            offset: Some(base + 10),
+            keyword: None,
+            message,
+        };
+        let (Some(tb), Some(mut te)) = header.text else {
+            return Err(invalid("the TEXT offsets are blank".into()));
+        };
+        if tb < HEADER_LEN as u64 || te < tb {
+            return Err(invalid(format!(
+                "TEXT segment {tb}–{te} is impossible (it must start after the {HEADER_LEN}-byte HEADER and end after it starts)"
+            )));
+        }
+        if tb >= avail {
+            return Err(invalid(format!(
+                "TEXT starts at byte {tb}, but the file has only {} bytes; the file is truncated",
+                thousands(avail)
+            )));
+        }
+        if te >= avail {
+            warnings.push(format!(
+                "HEADER: TEXT end {te} is beyond the end of the file; read to byte {}",
+                avail - 1
+            ));
+            te = avail - 1;
+        }
+        let text_len = (te - tb + 1) as usize;
+        self.text_buf.clear();
+        self.text_buf.resize(text_len, 0);
+        src.read_exact_at(base + tb, &mut self.text_buf)
+            .map_err(|source| FcsError::Io {
+                file: name.to_string(),
+                source,
+            })?;
+        let delimiter = self.text_buf.first().copied();
+        let parsed = parse_text(&self.text_buf);
+        warnings.extend(parsed.warnings.into_iter().map(|w| format!("TEXT: {w}")));
+        let mut entries: Vec<(String, String)> = Vec::with_capacity(parsed.keywords.len());
+        let mut index: HashMap<String, usize> = HashMap::with_capacity(parsed.keywords.len());
+        for kw in parsed.keywords {
+            match index.get(&kw.key) {
+                Some(&i) => {
+                    if let Some(e) = entries.get_mut(i) {
+                        if e.1 != kw.value {
+                            warnings.push(format!(
+                                "TEXT: duplicate keyword {} ({:?}, then {:?}); the last is used",
+                                kw.key, e.1, kw.value
+                            ));
+                        }
+                        e.1 = kw.value;
+                    }
+                }
+                None => {
+                    index.insert(kw.key.clone(), entries.len());
+                    entries.push((kw.key, kw.value));
+                }
+            }
+        }
+        let mut ds = DataSetText {
+            base,
+            header,
+            map: HashMap::new(),
+            entries,
+            text: (tb, te),
+            warnings,
+        };
+        self.supplemental_text(src, &mut ds, &index, delimiter);
+        ds.map = ds.entries.iter().cloned().collect();
+        Ok(ds)
+    }
+
+    /// Adds the keywords of the supplemental TEXT segment, if there is a
+    /// usable one. Primary TEXT wins on conflicts; anything odd is a warning,
+    /// never an error (some instruments put a ZIP archive there).
+    fn supplemental_text(
+        &mut self,
+        src: &(impl ByteSource + ?Sized),
+        ds: &mut DataSetText,
+        index: &HashMap<String, usize>,
+        delimiter: Option<u8>,
+    ) {
+        let get = |k: &str| {
+            index
+                .get(k)
+                .and_then(|&i| ds.entries.get(i))
+                .and_then(|e| parse_u64(&e.1))
+        };
+        let (Some(sb), Some(se)) = (get("$BEGINSTEXT"), get("$ENDSTEXT")) else {
+            return;
+        };
+        if sb == 0 && se == 0 {
+            return;
+        }
+        let (tb, te) = ds.text;
+        let avail = src.len().saturating_sub(ds.base);
+        if (sb, se) == (tb, te) {
+            // Some writers repeat the primary TEXT's offsets: nothing to add.
+            return;
+        }
+        let problem = if se < sb || se >= avail {
+            Some("lies outside the file".to_string())
+        } else if sb <= te && se >= tb {
+            Some(format!("overlaps the primary TEXT ({tb}–{te})"))
+        } else if sb < HEADER_LEN as u64 {
+            Some("overlaps the HEADER".to_string())
+        } else {
+            None
+        };
+        if let Some(p) = problem {
+            ds.warnings.push(format!(
+                "supplemental TEXT: $BEGINSTEXT/$ENDSTEXT = {sb}–{se} {p}; ignored"
+            ));
+            return;
+        }
+        self.text_buf.clear();
+        self.text_buf.resize((se - sb + 1) as usize, 0);
+        if src.read_exact_at(ds.base + sb, &mut self.text_buf).is_err() {
+            ds.warnings.push(format!(
+                "supplemental TEXT: bytes {sb}–{se} could not be read; ignored"
+            ));
+            return;
+        }
+        if self.text_buf.first().copied() != delimiter {
+            ds.warnings.push(format!(
+                "supplemental TEXT: bytes {sb}–{se} do not start with the TEXT delimiter (not keywords); ignored"
+            ));
+            return;
+        }
+        let parsed = parse_text(&self.text_buf);
+        ds.warnings.extend(
+            parsed
+                .warnings
+                .into_iter()
+                .map(|w| format!("supplemental TEXT: {w}")),
+        );
+        let mut seen: HashMap<&str, ()> = HashMap::new();
+        let mut added = Vec::new();
+        for kw in parsed.keywords {
+            if index.contains_key(&kw.key) {
+                let primary = index
+                    .get(&kw.key)
+                    .and_then(|&i| ds.entries.get(i))
+                    .map(|e| e.1.as_str());
+                if primary != Some(kw.value.as_str()) {
+                    ds.warnings.push(format!(
+                        "supplemental TEXT: {} repeats a primary TEXT keyword with another value; the primary value is used",
+                        kw.key
+                    ));
+                }
+                continue;
+            }
+            added.push((kw.key, kw.value));
+        }
+        // Later duplicates inside STEXT: last wins, like the primary TEXT.
+        let mut keep = vec![true; added.len()];
+        for (i, (k, _)) in added.iter().enumerate().rev() {
+            if seen.insert(k.as_str(), ()).is_some() {
+                keep[i] = false;
+            }
+        }
+        let added: Vec<_> = added
+            .into_iter()
+            .zip(keep)
+            .filter_map(|(e, k)| k.then_some(e))
+            .collect();
+        ds.entries.extend(added);
+    }
+}
+
+/// The absolute offset of the next data set, when `$NEXTDATA` names a
+/// usable one. Offsets must move forward, so a chain always ends.
+fn next_dataset(ds: &DataSetText, len: u64, warnings: &mut Vec<String>) -> Option<u64> {
+    let v = ds.map.get("$NEXTDATA")?;
+    let Some(nd) = parse_u64(v) else {
+        warnings.push(format!("TEXT: $NEXTDATA = {v:?} is not a number; ignored"));
+        return None;
+    };
+    if nd == 0 {
+        return None;
+    }
+    match ds.base.checked_add(nd) {
+        Some(next) if next.saturating_add(HEADER_LEN as u64) <= len => Some(next),
+        _ => {
+            warnings.push(format!(
+                "TEXT: $NEXTDATA = {nd} points beyond the end of the file ({} bytes); no further data sets",
+                thousands(len)
+            ));
+            None
+        }
+    }
+}
+
+/// Where DATA starts (relative to the data set) and how many events it holds.
+///
+/// HEADER and TEXT (`$BEGINDATA`/`$ENDDATA`) can disagree; real files get
+/// either one wrong. A candidate is plausible when its length matches
+/// `$TOT` × event width (or one more: many writers point DATA end one byte
+/// past the last byte), it does not start inside the HEADER or TEXT, and its
+/// bytes are inside the file. HEADER is preferred when both are, as the FCS
+/// 3.x standard makes it primary for offsets below 99,999,999.
+#[allow(clippy::too_many_arguments)]
+fn resolve_data(
+    name: &str,
+    header: &Header,
+    map: &KeywordMap,
+    layout: &Layout,
+    base: u64,
+    text: (u64, u64),
+    len: u64,
+    warnings: &mut Vec<String>,
+) -> Result<(u64, usize), FcsError> {
+    let avail = len.saturating_sub(base);
+    let w = layout.event_width as u64;
+    let from_header = match header.data {
+        (Some(b), Some(e)) if (b, e) != (0, 0) => Some((b, e)),
+        _ => None,
+    };
+    let kw = |k: &str| map.get(k).and_then(|v| parse_u64(v));
+    let from_text = match (kw("$BEGINDATA"), kw("$ENDDATA")) {
+        (Some(b), Some(e)) if (b, e) != (0, 0) => Some((b, e)),
+        _ => None,
+    };
+    let err = |offset: Option<u64>, keyword: Option<&str>, message: String| FcsError::Invalid {
+        file: name.to_string(),
+        segment: Segment::Data,
+        offset,
+        keyword: keyword.map(str::to_string),
+        message,
+    };
+    let describe = |(b, e): (u64, u64)| format!("{}–{}", thousands(b), thousands(e));
+    let (tb, te) = text;
+    let starts_ok = |b: u64| b >= HEADER_LEN as u64 && !(tb <= b && b < te);
+
+    let Some(tot) = layout.n_events else {
+        // FCS 2.0 may omit $TOT: the DATA length decides.
+        let pick = [from_header, from_text]
+            .into_iter()
+            .flatten()
+            .find(|&(b, e)| starts_ok(b) && e >= b && b < avail)
+            .ok_or_else(|| {
+                err(
+                    None,
+                    Some("$TOT"),
+                    "$TOT is missing and no usable DATA offsets are given".into(),
+                )
+            })?;
+        let end = pick.1.min(avail - 1);
+        let n = (end - pick.0 + 1).checked_div(w).unwrap_or(0);
+        warnings.push(format!(
+            "TEXT: $TOT is missing; {} events inferred from the DATA length",
+            thousands(n)
+        ));
+        return Ok((pick.0, n as usize));
+    };
+    if tot == 0 {
+        return Ok((0, 0));
+    }
+    let needed = tot.checked_mul(w);
+    let fits = |(b, _e): (u64, u64)| {
+        needed.is_some_and(|n| b.checked_add(n).is_some_and(|end| end <= avail))
+    };
+    let exact = |(b, e): (u64, u64)| {
+        needed.is_some_and(|n| {
+            e.checked_sub(b)
+                .map(|d| d + 1)
+                .is_some_and(|l| l == n || l == n + 1)
+                || (n == 0 && e <= b)
+        })
+    };
+    let plausible = |c: (u64, u64)| starts_ok(c.0) && fits(c) && exact(c);
+    let chosen = match (from_header, from_text) {
+        (Some(h), _) if plausible(h) => {
+            if let Some(t) = from_text.filter(|&t| t != h) {
+                warnings.push(format!(
+                    "TEXT: $BEGINDATA/$ENDDATA ({}) disagree with HEADER ({}); HEADER used, it matches $TOT × {w} bytes",
+                    describe(t),
+                    describe(h)
+                ));
+            }
+            Some(h)
+        }
+        (h, Some(t)) if plausible(t) => {
+            if let Some(h) = h.filter(|&h| h != t) {
+                warnings.push(format!(
+                    "HEADER: DATA offsets ({}) are implausible; TEXT $BEGINDATA/$ENDDATA ({}) used",
+                    describe(h),
+                    describe(t)
+                ));
+            }
+            Some(t)
+        }
+        _ => None,
+    };
+    let chosen = match chosen {
+        Some(c) => c,
+        None => {
+            // No exact match: accept a segment with room to spare, else explain.
+            let roomy = [from_header, from_text]
+                .into_iter()
+                .flatten()
+                .find(|&c| starts_ok(c.0) && fits(c) && c.1 >= c.0);
+            match roomy {
+                Some(c) => {
+                    warnings.push(format!(
+                        "DATA: segment {} is {} bytes but $TOT × {w} = {} bytes; the first {} bytes are read",
+                        describe(c),
+                        thousands(c.1 - c.0 + 1),
+                        thousands(needed.unwrap_or(0)),
+                        thousands(needed.unwrap_or(0))
+                    ));
+                    c
+                }
+                None => {
+                    let Some(c) = from_header.or(from_text) else {
+                        return Err(err(
+                            None,
+                            Some("$BEGINDATA"),
+                            "no DATA offsets: HEADER fields are blank or zero and TEXT has no $BEGINDATA/$ENDDATA".into(),
+                        ));
+                    };
+                    let need_text = match needed {
+                        Some(n) => human_bytes(n as u128),
+                        None => "more than 18 EB".to_string(),
+                    };
+                    if !starts_ok(c.0) {
+                        return Err(err(
+                            Some(base + c.0),
+                            Some("$BEGINDATA"),
+                            format!(
+                                "DATA would start at byte {}, inside the HEADER or TEXT segment ({tb}–{te})",
+                                thousands(c.0)
+                            ),
+                        ));
+                    }
+                    let have = avail.saturating_sub(c.0);
+                    let message = if c.1 >= avail && c.0 < avail {
+                        format!(
+                            "DATA is declared at bytes {} but the file ends at byte {}: the file is truncated ($TOT = {tot} events × {w} bytes needs {need_text}, {} bytes are present)",
+                            describe(c),
+                            thousands(len),
+                            thousands(have)
+                        )
+                    } else if c.0 >= avail {
+                        format!(
+                            "DATA is declared at bytes {} but the file ends at byte {}: the file is truncated (no DATA present)",
+                            describe(c),
+                            thousands(len)
+                        )
+                    } else {
+                        format!(
+                            "$TOT = {tot} events × {w} bytes needs {need_text}, but DATA ({}) holds {} bytes",
+                            describe(c),
+                            thousands(have.min(c.1.saturating_sub(c.0) + 1))
+                        )
+                    };
+                    return Err(err(Some(base + c.0), Some("$TOT"), message));
+                }
+            }
+        }
+    };
+    if let Some(n) = needed {
+        if chosen.1.checked_sub(chosen.0).map(|d| d + 1) == Some(n + 1) && n > 0 {
+            warnings.push("DATA: end offset points one byte past the last data byte (a common writer slip); ignored".into());
+        }
+    }
+    Ok((chosen.0, tot as usize))
+}
+
+/// A sample with no events, to read into.
+pub fn empty_sample() -> Sample {
+    Sample {
+        source: String::new(),
+        fcs_version: String::new(),
+        dataset: 0,
+        n_datasets: 0,
+        keywords: Keywords::new(),
+        channels: Vec::new(),
+        events: EventMatrix::zeros(Vec::new(), 0),
+        scale: Scale::Raw,
+        warnings: Vec::new(),
+    }
+}
