@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod workspace;
+
 /// nkflow: FCS files in, NK-cell trial tables and QC reports out.
 #[derive(Debug, Parser)]
 #[command(name = "nkflow", version, about)]
@@ -18,6 +20,9 @@ pub struct Cli {
 pub enum Command {
     /// Print the version (placeholder until the first real subcommand lands).
     Version,
+    /// Apply a FlowJo workspace (.wsp) to its FCS files and compare with
+    /// FlowJo's saved counts (populations.csv, summary.txt).
+    Workspace(workspace::WorkspaceArgs),
 }
 
 /// Runs the parsed command line and maps errors to a message on stderr and a
@@ -28,6 +33,7 @@ pub fn run(cli: Cli) -> ExitCode {
             println!("nkflow {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Workspace(args) => workspace::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -35,11 +35,14 @@
 //! 8. **Counts** under `SampleNode` are FlowJo's results; counts under
 //!    `GroupNode` are stale template values and are ignored.
 
+pub mod analyze;
 pub mod ellipse;
 pub mod locate;
 pub mod model;
 pub mod parse;
+pub mod strategy;
 
+pub use analyze::{analyze, Analysis, Options, PopulationRow, SampleOutcome};
 pub use model::*;
 pub use parse::{parse_str, read};
 
