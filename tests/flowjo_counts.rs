@@ -280,3 +280,50 @@ fn cli_writes_populations_and_summary() {
         "{err}"
     );
 }
+
+#[test]
+fn fixture_exports_as_a_pipeline_with_notes() {
+    let Some(fcs) =
+        common::require_shared("flowjo/simple_diamond_example/test_data_diamond_01.fcs")
+    else {
+        return;
+    };
+    let wsp = fixture("unsupported_and_missing.wsp");
+    let ws = flowjo::read(&wsp).unwrap();
+    let opts = analyze::Options {
+        fcs_dir: Some(fcs.parent().unwrap().to_path_buf()),
+        group: None,
+    };
+    let x = analyze::export_pipeline(&ws, &wsp, &opts).unwrap();
+    x.pipeline.validate().unwrap();
+    let json = serde_json::to_string(&x.pipeline).unwrap();
+    let back = nkflow::pipeline::definition::Pipeline::from_json(&json, "export").unwrap();
+    assert_eq!(back, x.pipeline);
+    let ids: Vec<&str> = x.pipeline.gates.iter().map(|g| g.id.as_str()).collect();
+    assert!(ids.contains(&"Q1_channel_A-_channel_Bpos"), "{ids:?}");
+    assert!(
+        ids.contains(&"not_Q1") && ids.contains(&"not_Q1__inside"),
+        "{ids:?}"
+    );
+    let notes = x.notes.join("\n");
+    for left_out in [
+        "\"Curly\"",
+        "\"Curly/below curly\"",
+        "\"Q1 or Curly\"",
+        "\"Q1 and Poly\"",
+    ] {
+        assert!(notes.contains(left_out), "{left_out} in {notes}");
+    }
+    // The ellipse polygon's vertices lie on FlowJo's ellipse (display units).
+    let ell = x.pipeline.gates.iter().find(|g| g.id == "Ellipse").unwrap();
+    let nkflow::pipeline::definition::GateKind::Polygon { vertices, .. } = &ell.gate else {
+        panic!("ellipse exported as {:?}", ell.gate)
+    };
+    assert_eq!(vertices.len(), 256);
+    let (f0, f1) = ((18.036039, 66.836039), (30.763961, 79.563961));
+    for &(a, b) in vertices {
+        let (da, db) = (a / 262144.0 * 256.0, b / 262144.0 * 256.0);
+        let focal = (da - f0.0).hypot(db - f0.1) + (da - f1.0).hypot(db - f1.1);
+        assert!((focal - 30.0).abs() < 1e-5, "{focal}");
+    }
+}

@@ -26,6 +26,11 @@ pub struct WorkspaceArgs {
     /// Output directory (populations.csv, summary.txt).
     #[arg(short = 'o', long = "out", value_name = "OUTDIR")]
     pub out: PathBuf,
+    /// Also write the group's template as an nkflow pipeline (fixed gates in
+    /// data units) for `nkflow run`; what it approximates is listed in the
+    /// summary.
+    #[arg(long, value_name = "PIPELINE.json")]
+    pub export_pipeline: Option<PathBuf>,
 }
 
 /// Runs the command. Exit status 0 when at least one sample was gated.
@@ -38,7 +43,27 @@ pub fn run(args: &WorkspaceArgs) -> crate::Result<ExitCode> {
     let analysis = analyze::analyze(&ws, &args.wsp, &opts)?;
     std::fs::create_dir_all(&args.out).map_err(|e| Error::io(&args.out, e))?;
     write_populations(&args.out.join("populations.csv"), &analysis)?;
-    let summary = summary(&ws, &analysis);
+    let mut summary = summary(&ws, &analysis);
+    if let Some(p) = &args.export_pipeline {
+        let export = analyze::export_pipeline(&ws, &args.wsp, &opts)?;
+        export.pipeline.validate().map_err(|(field, msg)| {
+            Error::Usage(format!(
+                "exported pipeline is invalid at {field}: {msg} (please report this)"
+            ))
+        })?;
+        let json = serde_json::to_string_pretty(&export.pipeline)
+            .map_err(|e| Error::Usage(format!("cannot serialise the pipeline: {e}")))?;
+        std::fs::write(p, json + "\n").map_err(|e| Error::io(p, e))?;
+        let _ = writeln!(
+            summary,
+            "pipeline written to {} ({} gates)",
+            p.display(),
+            export.pipeline.gates.len()
+        );
+        for n in &export.notes {
+            let _ = writeln!(summary, "  pipeline: {n}");
+        }
+    }
     let spath = args.out.join("summary.txt");
     std::fs::write(&spath, &summary).map_err(|e| Error::io(&spath, e))?;
     print!("{summary}");

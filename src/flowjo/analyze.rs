@@ -312,3 +312,57 @@ fn run_sample(ws_sample: &WspSample, pops: &[Population], path: &Path, own: bool
         warnings,
     }
 }
+
+/// The group template (see [`analyze`]) as a pipeline, with the notes on
+/// what was approximated. Channel names come from the template sample's FCS
+/// file, or the first FCS file in `opts.fcs_dir`.
+pub fn export_pipeline(
+    ws: &Workspace,
+    wsp_path: &Path,
+    opts: &Options,
+) -> Result<super::export::Export, FlowJoError> {
+    let wsp_dir = wsp_path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    let members: Vec<&WspSample> = match &opts.group {
+        Some(name) => ws
+            .group(name)
+            .map(|g| {
+                g.sample_ids
+                    .iter()
+                    .filter_map(|id| ws.sample_by_id(id))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        None => ws.samples.iter().collect(),
+    };
+    let export_err = |reason: String| FlowJoError::Export {
+        path: ws.source.clone(),
+        reason,
+    };
+    let (ts, pops) = template(ws, opts.group.as_deref(), &members)
+        .ok_or_else(|| export_err("the group has no samples to take a template from".into()))?;
+    let file = match &opts.fcs_dir {
+        Some(dir) => locate::locate(ts, dir, Some(dir)).or_else(|e| {
+            locate::fcs_files(dir)
+                .ok()
+                .and_then(|f| f.into_iter().next())
+                .ok_or(e)
+        }),
+        None => locate::locate(ts, &wsp_dir, None),
+    }
+    .map_err(|e| export_err(format!("an FCS file is needed for the channel names: {e}")))?;
+    let fcs = crate::fcs::read(&file)
+        .map_err(|e| export_err(format!("cannot read {}: {e}", file.display())))?;
+    let stem = wsp_path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("workspace");
+    let name = match &opts.group {
+        Some(g) => format!("flowjo-{stem}-{g}"),
+        None => format!("flowjo-{stem}"),
+    };
+    Ok(super::export::to_pipeline(&name, ts, pops, &fcs))
+}

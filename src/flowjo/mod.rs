@@ -37,6 +37,7 @@
 
 pub mod analyze;
 pub mod ellipse;
+pub mod export;
 pub mod locate;
 pub mod model;
 pub mod parse;
@@ -67,6 +68,9 @@ pub enum FlowJoError {
     /// Well-formed XML, but not a FlowJo workspace.
     #[error("{path}: root element is <{found}>, not a FlowJo <Workspace>")]
     NotWorkspace { path: String, found: String },
+    /// The group template cannot be written as a pipeline.
+    #[error("{path}: cannot export a pipeline: {reason}")]
+    Export { path: String, reason: String },
     /// `--group` names a group the workspace does not have.
     #[error("{path}: no group named {name:?} (groups: {available})")]
     UnknownGroup {
