@@ -327,3 +327,53 @@ fn fixture_exports_as_a_pipeline_with_notes() {
         assert!((focal - 30.0).abs() < 1e-5, "{focal}");
     }
 }
+
+#[test]
+fn group_template_applies_to_unmatched_files() {
+    let Some(wsp) =
+        common::require_shared("flowjo/simple_diamond_example/test_data_diamond_asinh_rect.wsp")
+    else {
+        return;
+    };
+    let fcs = wsp.parent().unwrap().join("test_data_diamond_01.fcs");
+    let dir = tempfile::tempdir().unwrap();
+    // A renamed copy matches no workspace sample: it gets the group template.
+    std::os::unix::fs::symlink(&fcs, dir.path().join("renamed.fcs")).unwrap();
+    std::os::unix::fs::symlink(&fcs, dir.path().join("test_data_diamond_01.fcs")).unwrap();
+    let ws = flowjo::read(&wsp).unwrap();
+    let bad = analyze::analyze(
+        &ws,
+        &wsp,
+        &analyze::Options {
+            fcs_dir: None,
+            group: Some("Nope".into()),
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        bad.contains("Nope") && bad.contains("\"All Samples\""),
+        "{bad}"
+    );
+    let a = analyze::analyze(
+        &ws,
+        &wsp,
+        &analyze::Options {
+            fcs_dir: Some(dir.path().to_path_buf()),
+            group: Some("All Samples".into()),
+        },
+    )
+    .unwrap();
+    assert_eq!(a.samples.len(), 2);
+    let own = counts(&a, "test_data_diamond_01.fcs");
+    let templ = counts(&a, "renamed.fcs");
+    // The workspace sample has its own (customised, owningGroup="") gate;
+    // the group's template keeps the older rectangle — the one of
+    // test_data_diamond_biex_rect.wsp, whose FlowJo count on this file is
+    // 50605. FlowJo's counts belong to the workspace sample only.
+    assert_eq!(
+        own["upper_right"],
+        (Some(50559), Some(50559), String::new())
+    );
+    assert_eq!(templ["upper_right"], (Some(50605), None, String::new()));
+}
