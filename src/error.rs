@@ -11,6 +11,9 @@ pub enum Error {
     /// An event matrix was built or addressed inconsistently.
     #[error(transparent)]
     Matrix(#[from] crate::matrix::MatrixError),
+    /// FlowSOM clustering failed (marker, mask, parameter or value problem).
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
     /// An FCS file could not be read or written.
     #[error(transparent)]
     Fcs(#[from] crate::fcs::FcsError),

@@ -181,3 +181,39 @@ fn unreadable_files_fail_naming_file_and_problem() {
         eprintln!("{err}");
     }
 }
+
+#[test]
+fn absurd_sizes_are_refused_with_the_numbers() {
+    let Some(path) = common::require_shared("fcs-corpus/bd_facscalibur__data1.fcs") else {
+        return;
+    };
+    let orig = std::fs::read(&path).unwrap();
+    let replace = |from: &[u8], to: &[u8]| {
+        assert_eq!(from.len(), to.len(), "same length keeps every offset valid");
+        let mut b = orig.clone();
+        let i = b.windows(from.len()).position(|w| w == from).unwrap();
+        b[i..i + from.len()].copy_from_slice(to);
+        b
+    };
+    let huge_tot = replace(b"$TOT\\13367", b"$TOT\\99999");
+    let e = fcs::read_bytes("P07.fcs", &huge_tot, 0)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "P07.fcs: DATA at byte 2560: $TOT = 99999 events × 16 bytes needs 1.6 MB, but DATA (2,560–216,431) holds 213,872 bytes"
+    );
+    let big_par = replace(b"$PAR\\8", b"$PAR\\9");
+    let e = fcs::read_bytes("P07.fcs", &big_par, 0)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("$P9B") && e.contains("P07.fcs: TEXT"), "{e}");
+    let mode_c = replace(b"$MODE\\L", b"$MODE\\C");
+    let e = fcs::read_bytes("P07.fcs", &mode_c, 0)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("$MODE = C") && e.contains("only list mode"),
+        "{e}"
+    );
+}

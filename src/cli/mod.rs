@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod info;
 pub mod workspace;
 
 /// nkflow: FCS files in, NK-cell trial tables and QC reports out.
@@ -18,6 +19,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Show what FCS files hold: version, instrument, events × channels,
+    /// channel table, spillover, warnings (`--json`: one object per file).
+    Info(info::InfoArgs),
     /// Print the version (placeholder until the first real subcommand lands).
     Version,
     /// Apply a FlowJo workspace (.wsp) to its FCS files and compare with
@@ -29,6 +33,7 @@ pub enum Command {
 /// non-zero exit code.
 pub fn run(cli: Cli) -> ExitCode {
     let result: crate::Result<ExitCode> = match cli.command {
+        Command::Info(args) => info::run(&args),
         Command::Version => {
             println!("nkflow {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)

@@ -1,1 +1,513 @@
-//! (module under construction: see the issue that builds it)
+//! FlowSOM clustering: an unsupervised second opinion on every gate.
+//!
+//! FlowSOM as the R package runs it, in three steps:
+//! 1. **SOM** ([`som`]): a self-organising map on an `xdim × ydim` grid
+//!    (default 10 × 10) trained online for `rlen` passes (default 10),
+//!    learning rate 0.05 → 0.01, neighbourhood radius from the 0.67 quantile
+//!    of grid distances down to 0, Euclidean distance.
+//! 2. **Metaclustering** of the nodes into `k` groups: consensus hierarchical
+//!    clustering ([`consensus`], the default) or k-means ([`Metaclustering::KMeans`],
+//!    linfa).
+//! 3. **Mapping** every event to its nearest node (in parallel), hence to a
+//!    metacluster; per-sample tables ([`tables`]), names ([`naming`]) and
+//!    agreement with a gated population ([`agreement`]).
+//!
+//! The input is what the caller has already compensated and transformed: an
+//! [`EventMatrix`] per sample, the marker column names, and optionally a mask
+//! of the events to cluster (e.g. live CD45+ lymphocytes). One map is trained
+//! for a whole batch, so metaclusters mean the same cells in every sample.
+//!
+//! **Determinism**: one seed drives everything through separate ChaCha
+//! streams; training is sequential and every parallel step is either a
+//! per-event function or an integer sum, so results are identical for any
+//! thread count and across runs.
+//!
+//! ```
+//! use nkflow::cluster::{cluster_batch, ClusterInput, FlowSomParams, Grid};
+//! use nkflow::EventMatrix;
+//!
+//! // Two well-separated populations in two markers.
+//! let n = 2000;
+//! let a: Vec<f64> = (0..n).map(|i| if i < 1500 { 0.5 } else { 3.0 } + (i % 7) as f64 * 0.01).collect();
+//! let b: Vec<f64> = (0..n).map(|i| if i < 1500 { 3.0 } else { 0.4 } + (i % 5) as f64 * 0.01).collect();
+//! let m = EventMatrix::from_columns(vec!["CD56".into(), "CD3".into()], vec![a, b]).unwrap();
+//! let params = FlowSomParams { grid: Grid { xdim: 4, ydim: 4 }, k: 2, ..FlowSomParams::default() };
+//! let run = cluster_batch(&[ClusterInput::new("s1", &m)], &["CD56", "CD3"], &params).unwrap();
+//! let mc = &run.samples[0].metaclusters;
+//! assert_ne!(mc[0], mc[n - 1]);
+//! assert_eq!(run.samples[0].table.rows.iter().map(|r| r.count).sum::<usize>(), n);
+//! ```
+
+pub mod agreement;
+pub mod consensus;
+mod kmeans;
+pub mod naming;
+pub mod som;
+pub mod tables;
+mod training;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+
+use crate::EventMatrix;
+pub use agreement::{agreement, Agreement};
+pub use consensus::ConsensusSettings;
+pub use naming::MarkerLevels;
+pub use som::Grid;
+pub use tables::{write_assignments_csv, write_clusters_csv, MetaclusterStats, SampleTable};
+
+use som::{CodeBook, SomSettings};
+use training::Resolved;
+
+/// ChaCha streams of the one seed, one per random step.
+const STREAM_INIT: u64 = 1;
+const STREAM_SOM: u64 = 2;
+/// Offset of the metaclustering seed from the SOM seed.
+const META_SEED_OFFSET: u64 = 0x5EED_0000_0000_0001;
+/// At most this many training events are mapped to name the metaclusters.
+const NAMING_EVENTS: usize = 50_000;
+
+/// Errors of the clustering stage.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// No markers were given.
+    #[error("FlowSOM needs at least one marker to cluster on")]
+    NoMarkers,
+    /// No samples were given.
+    #[error("FlowSOM needs at least one sample")]
+    NoSamples,
+    /// A marker is not a column of a sample's matrix.
+    #[error(
+        "{sample}: marker {marker:?} is not a column of the event matrix (columns: {available})"
+    )]
+    UnknownMarker {
+        sample: String,
+        marker: String,
+        available: String,
+    },
+    /// A mask whose length differs from the sample's events.
+    #[error("{sample}: the {what} mask has {mask} entries but the sample has {events} events")]
+    MaskLength {
+        sample: String,
+        what: &'static str,
+        mask: usize,
+        events: usize,
+    },
+    /// A NaN or infinite value in a clustered event.
+    #[error("{sample}: event {event} has the non-finite value {value} in marker {marker:?}; FlowSOM needs finite, transformed values (check the transform or exclude the event with the mask)")]
+    NonFinite {
+        sample: String,
+        event: usize,
+        marker: String,
+        value: f64,
+    },
+    /// Fewer training events than nodes.
+    #[error("FlowSOM's {xdim}×{ydim} grid needs at least {needed} training events (one per node), but the clustered populations hold {available}; use a smaller --grid or a larger population")]
+    TooFewEvents {
+        xdim: usize,
+        ydim: usize,
+        needed: usize,
+        available: usize,
+    },
+    /// A parameter out of range.
+    #[error("invalid FlowSOM parameter {name} = {value}: {reason}")]
+    InvalidParameter {
+        name: &'static str,
+        value: String,
+        reason: &'static str,
+    },
+    /// linfa's k-means failed.
+    #[error("k-means metaclustering failed: {0}")]
+    KMeans(String),
+    /// Writing an output failed.
+    #[error("writing cluster output: {0}")]
+    Write(#[source] std::io::Error),
+}
+
+/// How nodes are grouped into metaclusters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Metaclustering {
+    /// ConsensusClusterPlus-style consensus of average-linkage clusterings
+    /// (R FlowSOM's default).
+    Consensus(ConsensusSettings),
+    /// k-means (linfa, k-means++ start, best of 10 runs).
+    KMeans,
+}
+
+/// FlowSOM settings; the defaults are R FlowSOM's.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FlowSomParams {
+    /// SOM grid (default 10 × 10).
+    pub grid: Grid,
+    /// Passes over the training events (default 10).
+    pub rlen: usize,
+    /// Learning rate from → to (default 0.05 → 0.01).
+    pub alpha: (f64, f64),
+    /// Number of metaclusters (default 10).
+    pub k: usize,
+    /// Seed of every random step.
+    pub seed: u64,
+    /// Metaclustering method.
+    pub metaclustering: Metaclustering,
+    /// Train on at most this many events, drawn evenly from the samples;
+    /// `None` trains on every clustered event.
+    pub train_events: Option<usize>,
+}
+
+impl Default for FlowSomParams {
+    fn default() -> Self {
+        FlowSomParams {
+            grid: Grid { xdim: 10, ydim: 10 },
+            rlen: 10,
+            alpha: (0.05, 0.01),
+            k: 10,
+            seed: 1,
+            metaclustering: Metaclustering::Consensus(ConsensusSettings::default()),
+            train_events: None,
+        }
+    }
+}
+
+impl FlowSomParams {
+    fn validate(&self) -> Result<(), ClusterError> {
+        let bad = |name, value: String, reason| {
+            Err(ClusterError::InvalidParameter {
+                name,
+                value,
+                reason,
+            })
+        };
+        let nodes = self.grid.n_nodes();
+        if self.grid.xdim == 0 || self.grid.ydim == 0 || nodes > u16::MAX as usize {
+            return bad(
+                "grid",
+                format!("{}x{}", self.grid.xdim, self.grid.ydim),
+                "needs 1 to 65,535 nodes",
+            );
+        }
+        if self.rlen == 0 {
+            return bad("rlen", "0".into(), "needs at least one pass");
+        }
+        let (a0, a1) = self.alpha;
+        if !(a0.is_finite() && a1.is_finite() && a0 > 0.0 && a1 >= 0.0) {
+            return bad("alpha", format!("{a0}→{a1}"), "needs finite rates > 0");
+        }
+        if self.k == 0 || self.k > nodes {
+            return bad(
+                "k",
+                self.k.to_string(),
+                "needs 1 to the number of grid nodes",
+            );
+        }
+        if self.train_events == Some(0) {
+            return bad("train_events", "0".into(), "needs at least one event");
+        }
+        if let Metaclustering::Consensus(c) = self.metaclustering {
+            if c.reps == 0 || !(c.p_item > 0.0 && c.p_item <= 1.0) {
+                return bad(
+                    "consensus",
+                    format!("reps {} p_item {}", c.reps, c.p_item),
+                    "needs reps ≥ 1 and 0 < p_item ≤ 1",
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One sample to cluster: its name (for errors and outputs), its
+/// transformed events, and optionally which events to cluster.
+#[derive(Debug, Clone, Copy)]
+pub struct ClusterInput<'a> {
+    /// Sample name, e.g. the input file name.
+    pub name: &'a str,
+    /// Compensated, transformed events (must hold the marker columns).
+    pub events: &'a EventMatrix,
+    /// Events to cluster (`true`); `None` clusters all.
+    pub mask: Option<&'a [bool]>,
+}
+
+impl<'a> ClusterInput<'a> {
+    /// All events of a sample.
+    pub fn new(name: &'a str, events: &'a EventMatrix) -> Self {
+        ClusterInput {
+            name,
+            events,
+            mask: None,
+        }
+    }
+
+    /// Only the events whose mask entry is `true`.
+    pub fn with_mask(mut self, mask: &'a [bool]) -> Self {
+        self.mask = Some(mask);
+        self
+    }
+
+    /// Looks up the marker columns and checks the mask and values.
+    fn resolve(&self, markers: &[String]) -> Result<Resolved<'a>, ClusterError> {
+        let events = self.events;
+        let n = events.n_events();
+        if let Some(m) = self.mask {
+            if m.len() != n {
+                return Err(ClusterError::MaskLength {
+                    sample: self.name.to_string(),
+                    what: "event",
+                    mask: m.len(),
+                    events: n,
+                });
+            }
+        }
+        let mut columns = Vec::with_capacity(markers.len());
+        for marker in markers {
+            let col = events
+                .column_by_name(marker)
+                .ok_or_else(|| ClusterError::UnknownMarker {
+                    sample: self.name.to_string(),
+                    marker: marker.clone(),
+                    available: events.names().join(", "),
+                })?;
+            let mask = self.mask;
+            let bad = col.par_iter().enumerate().find_first(|&(i, v)| {
+                !v.is_finite() && mask.map_or(true, |m| m.get(i).copied().unwrap_or(false))
+            });
+            if let Some((event, &value)) = bad {
+                return Err(ClusterError::NonFinite {
+                    sample: self.name.to_string(),
+                    event,
+                    marker: marker.clone(),
+                    value,
+                });
+            }
+            columns.push(col);
+        }
+        Ok(Resolved {
+            columns,
+            mask: self.mask,
+            n_events: n,
+        })
+    }
+}
+
+/// A trained FlowSOM model: the map and its metaclusters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlowSom {
+    markers: Vec<String>,
+    params: FlowSomParams,
+    /// Node-major codes (`n_nodes × markers`).
+    codes: Vec<f32>,
+    book: CodeBook,
+    node_metacluster: Vec<u16>,
+    levels: Vec<MarkerLevels>,
+    names: Vec<String>,
+    train_events: usize,
+}
+
+impl FlowSom {
+    /// Trains one map on the clustered events of all `inputs` (or an even
+    /// seeded subsample of them, see [`FlowSomParams::train_events`]) and
+    /// metaclusters its nodes.
+    pub fn train(
+        inputs: &[ClusterInput<'_>],
+        markers: &[&str],
+        params: &FlowSomParams,
+    ) -> Result<FlowSom, ClusterError> {
+        params.validate()?;
+        if markers.is_empty() {
+            return Err(ClusterError::NoMarkers);
+        }
+        if inputs.is_empty() {
+            return Err(ClusterError::NoSamples);
+        }
+        let markers: Vec<String> = markers.iter().map(|m| m.to_string()).collect();
+        let resolved = inputs
+            .iter()
+            .map(|inp| inp.resolve(&markers))
+            .collect::<Result<Vec<_>, _>>()?;
+        let dim = markers.len();
+        let data = training::training_rows(&resolved, params.train_events, params.seed);
+        drop(resolved);
+        let n_train = data.len() / dim;
+        let n_nodes = params.grid.n_nodes();
+        if n_train < n_nodes {
+            return Err(ClusterError::TooFewEvents {
+                xdim: params.grid.xdim,
+                ydim: params.grid.ydim,
+                needed: n_nodes,
+                available: n_train,
+            });
+        }
+
+        let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
+        rng.set_stream(STREAM_INIT);
+        let init = som::initial_codes(&data, dim, n_nodes, &mut rng);
+        let settings = SomSettings {
+            grid: params.grid,
+            rlen: params.rlen,
+            alpha: params.alpha,
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
+        rng.set_stream(STREAM_SOM);
+        let codes = som::train(&data, dim, &init, &settings, &mut rng);
+        let book = CodeBook::from_rows(&codes, n_nodes, dim);
+
+        let codes64: Vec<f64> = codes.iter().map(|&v| v as f64).collect();
+        let meta_seed = params.seed.wrapping_add(META_SEED_OFFSET);
+        let labels = match params.metaclustering {
+            Metaclustering::Consensus(c) => {
+                consensus::consensus(&codes64, n_nodes, dim, params.k, &c, meta_seed)
+            }
+            Metaclustering::KMeans => kmeans::kmeans(&codes64, n_nodes, dim, params.k, meta_seed)?,
+        };
+        let node_metacluster: Vec<u16> = labels.iter().map(|&l| l as u16).collect();
+        let k_found = labels.iter().max().map_or(0, |&m| m + 1);
+
+        // Names from the medians of (a strided sample of) the training events.
+        let stride = n_train.div_ceil(NAMING_EVENTS).max(1);
+        let sample: Vec<f32> = data
+            .chunks_exact(dim)
+            .step_by(stride)
+            .flatten()
+            .copied()
+            .collect();
+        drop(data);
+        let nodes = som::map_rows(&book, &sample);
+        let cols: Vec<Vec<f64>> = (0..dim)
+            .map(|j| {
+                sample
+                    .iter()
+                    .skip(j)
+                    .step_by(dim)
+                    .map(|&v| v as f64)
+                    .collect()
+            })
+            .collect();
+        let levels: Vec<MarkerLevels> = cols.iter().map(|c| naming::marker_levels(c)).collect();
+        let mc: Vec<Option<u16>> = nodes
+            .iter()
+            .map(|&nd| node_metacluster.get(nd as usize).copied())
+            .collect();
+        let col_refs: Vec<&[f64]> = cols.iter().map(Vec::as_slice).collect();
+        let table = tables::sample_table("", &col_refs, &mc, k_found);
+        let names = table
+            .rows
+            .iter()
+            .map(|r| naming::name(&markers, &levels, &r.medians))
+            .collect();
+
+        Ok(FlowSom {
+            markers,
+            params: *params,
+            codes,
+            book,
+            node_metacluster,
+            levels,
+            names,
+            train_events: n_train,
+        })
+    }
+
+    /// The markers, in the order of the code columns.
+    pub fn markers(&self) -> &[String] {
+        &self.markers
+    }
+
+    /// The parameters it was trained with.
+    pub fn params(&self) -> &FlowSomParams {
+        &self.params
+    }
+
+    /// Node-major codes (`n_nodes × markers`), `f32`.
+    pub fn codes(&self) -> &[f32] {
+        &self.codes
+    }
+
+    /// The metacluster (0-based) of each node.
+    pub fn node_metacluster(&self) -> &[u16] {
+        &self.node_metacluster
+    }
+
+    /// Number of metaclusters.
+    pub fn k(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Automatic names of the metaclusters (e.g. `CD3− CD56bright CD16−`).
+    pub fn metacluster_names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// The per-marker level thresholds used for the names.
+    pub fn marker_levels(&self) -> &[MarkerLevels] {
+        &self.levels
+    }
+
+    /// How many events the map was trained on.
+    pub fn train_events(&self) -> usize {
+        self.train_events
+    }
+
+    /// Maps a sample's clustered events to nodes and metaclusters (in
+    /// parallel; identical for any thread count).
+    pub fn assign(&self, input: &ClusterInput<'_>) -> Result<SampleClusters, ClusterError> {
+        let r = input.resolve(&self.markers)?;
+        let nodes = som::map_columns(&self.book, &r.columns, r.mask);
+        let metaclusters: Vec<Option<u16>> = nodes
+            .iter()
+            .map(|nd| nd.and_then(|nd| self.node_metacluster.get(nd as usize).copied()))
+            .collect();
+        let table = tables::sample_table(input.name, &r.columns, &metaclusters, self.k());
+        Ok(SampleClusters {
+            name: input.name.to_string(),
+            nodes,
+            metaclusters,
+            table,
+        })
+    }
+}
+
+/// One sample's clustering.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SampleClusters {
+    /// Sample name.
+    pub name: String,
+    /// Node (0-based) per event; `None` outside the mask.
+    pub nodes: Vec<Option<u16>>,
+    /// Metacluster (0-based) per event; `None` outside the mask.
+    pub metaclusters: Vec<Option<u16>>,
+    /// Count, percent and medians per metacluster.
+    pub table: SampleTable,
+}
+
+impl SampleClusters {
+    /// Agreement with a gated population (mask over all events of the
+    /// sample): F1 of the majority-population metaclusters.
+    pub fn agreement(&self, population: &[bool]) -> Result<Agreement, ClusterError> {
+        let k = self.table.rows.len();
+        agreement::agreement(&self.name, &self.metaclusters, population, k)
+    }
+}
+
+/// A batch clustered with one map.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterRun {
+    /// The trained model.
+    pub model: FlowSom,
+    /// Each input's clustering, in input order.
+    pub samples: Vec<SampleClusters>,
+}
+
+/// Trains one map on the batch and maps every sample: the one call the CLI
+/// and the pipeline's cluster stage make.
+pub fn cluster_batch(
+    inputs: &[ClusterInput<'_>],
+    markers: &[&str],
+    params: &FlowSomParams,
+) -> Result<ClusterRun, ClusterError> {
+    let model = FlowSom::train(inputs, markers, params)?;
+    let samples = inputs
+        .iter()
+        .map(|inp| model.assign(inp))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ClusterRun { model, samples })
+}

@@ -112,21 +112,15 @@ impl Matrix {
         }
         let blocks = split_blocks(selected);
         let k = &self.comp;
-        let work = |buf: &mut Vec<f64>, mut outs: Vec<&mut [f64]>| {
-            let len = outs.first().map_or(0, |o| o.len());
-            for (c, o) in outs.iter().enumerate() {
-                buf[c * BLOCK..c * BLOCK + len].copy_from_slice(o);
-            }
-            let ins: Vec<&[f64]> = (0..n).map(|c| &buf[c * BLOCK..c * BLOCK + len]).collect();
-            kernel(&ins, k, &mut outs);
-        };
         if n_events < PARALLEL_MIN {
             let mut buf = vec![0.0; n * BLOCK];
-            blocks.into_iter().for_each(|b| work(&mut buf, b));
+            blocks
+                .into_iter()
+                .for_each(|b| in_place_block(&mut buf, b, k));
         } else {
             blocks
                 .into_par_iter()
-                .for_each_init(|| vec![0.0; n * BLOCK], |buf, b| work(buf, b));
+                .for_each_init(|| vec![0.0; n * BLOCK], |buf, b| in_place_block(buf, b, k));
         }
         Ok(())
     }
@@ -227,6 +221,104 @@ fn split_blocks(columns: Vec<&mut [f64]>) -> Vec<Vec<&mut [f64]>> {
         }
     }
     blocks
+}
+
+/// Compensates one block of rows in place. Square matrices of up to 16
+/// detectors use a register-blocked kernel (all detectors of 4 events in
+/// registers, every output from them), compiled twice: for the baseline
+/// target and for AVX2+FMA when the CPU has it (runtime detection). Rust
+/// never fuses a·b + c into an FMA on its own, so both compute exactly the
+/// same sums in the same order as the generic kernel below: results do not
+/// depend on the CPU, the block size or the thread count.
+fn in_place_block(buf: &mut [f64], mut cols: Vec<&mut [f64]>, k: &[f64]) {
+    macro_rules! fixed {
+        ($($n:literal)*) => {
+            match cols.len() {
+                $($n => {
+                    if let Ok(arr) = <&mut [&mut [f64]; $n]>::try_from(cols.as_mut_slice()) {
+                        dispatch_fixed::<$n>(arr, k);
+                        return;
+                    }
+                })*
+                _ => {}
+            }
+        };
+    }
+    fixed!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16);
+    // Any size: copy the block out, then accumulate column by column.
+    let n = cols.len();
+    let len = cols.first().map_or(0, |o| o.len());
+    for (c, o) in cols.iter().enumerate() {
+        buf[c * BLOCK..c * BLOCK + len].copy_from_slice(o);
+    }
+    let ins: Vec<&[f64]> = (0..n).map(|c| &buf[c * BLOCK..c * BLOCK + len]).collect();
+    kernel(&ins, k, &mut cols);
+}
+
+fn dispatch_fixed<const N: usize>(cols: &mut [&mut [f64]; N], k: &[f64]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+            unsafe { fixed_avx2::<N>(cols, k) };
+            return;
+        }
+    }
+    fixed_kernel::<N>(cols, k);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn fixed_avx2<const N: usize>(cols: &mut [&mut [f64]; N], k: &[f64]) {
+    fixed_kernel::<N>(cols, k);
+}
+
+/// In place: for every event r, c[j] = Σ_i x[i]·K[i][j] with x the event's
+/// N detector values, 4 events at a time.
+#[inline(always)]
+fn fixed_kernel<const N: usize>(cols: &mut [&mut [f64]; N], k: &[f64]) {
+    let mut kk = [[0.0_f64; N]; N];
+    for (i, row) in kk.iter_mut().enumerate() {
+        for (j, v) in row.iter_mut().enumerate() {
+            *v = k.get(i * N + j).copied().unwrap_or(0.0);
+        }
+    }
+    let len = cols.iter().map(|c| c.len()).min().unwrap_or(0);
+    let full = len / 4 * 4;
+    let mut r = 0;
+    while r < full {
+        let mut x = [[0.0_f64; 4]; N];
+        for (xi, col) in x.iter_mut().zip(cols.iter()) {
+            xi.copy_from_slice(&col[r..r + 4]);
+        }
+        for (j, col) in cols.iter_mut().enumerate() {
+            let mut acc = [0.0_f64; 4];
+            for l in 0..4 {
+                acc[l] = x[0][l] * kk[0][j];
+            }
+            for i in 1..N {
+                for l in 0..4 {
+                    acc[l] += x[i][l] * kk[i][j];
+                }
+            }
+            col[r..r + 4].copy_from_slice(&acc);
+        }
+        r += 4;
+    }
+    while r < len {
+        let mut x = [0.0_f64; N];
+        for (xi, col) in x.iter_mut().zip(cols.iter()) {
+            *xi = col[r];
+        }
+        for (j, col) in cols.iter_mut().enumerate() {
+            let mut acc = x[0] * kk[0][j];
+            for i in 1..N {
+                acc += x[i] * kk[i][j];
+            }
+            col[r] = acc;
+        }
+        r += 1;
+    }
 }
 
 /// outs[j][r] = Σ_k ins[k][r] · K[k][j] (K row-major, ins.len() × outs.len()),

@@ -23,7 +23,7 @@ use crate::gating::{
     GatingStrategy, Operand, RangeDimension, TransformDef,
 };
 use crate::sample::{Sample, Warning};
-use crate::transform::{Fasinh, Flog, Hyperlog, Linear, Logicle, Transform};
+use crate::transform::{Biex, Fasinh, Flog, Hyperlog, Linear, Logicle, Transform};
 
 use super::ellipse::Ellipse;
 use super::model::*;
@@ -574,9 +574,16 @@ pub fn engine_transform(t: &WspTransform) -> Result<(TransformDef, f64), String>
             Transform::Hyperlog(Hyperlog::new(t, w, m, a).map_err(err)?),
             256.0,
         ),
-        WspTransform::Biex { .. } => {
-            return Err("biex transform not yet available in the transform module".into())
-        }
+        WspTransform::Biex {
+            width,
+            neg,
+            pos,
+            max_range,
+        } => (
+            // FlowJo's own table transform; its output is the 0…4096 channel.
+            Transform::Biex(Biex::new(width, neg, pos, max_range).map_err(err)?),
+            256.0 / 4096.0,
+        ),
         WspTransform::Unsupported { ref element } => {
             return Err(format!("FlowJo transform <{element}> is not supported"))
         }

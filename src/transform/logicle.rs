@@ -14,6 +14,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::fast::{LazyTable, RootTable};
 use super::TransformError;
 
 const LN_10: f64 = std::f64::consts::LN_10;
@@ -37,6 +38,8 @@ pub struct Logicle {
     params: LogicleParams,
     /// Biexponential B(y) = a·e^(b·y) − c·e^(−d·y) − f (f as in SEMANTICS.md).
     pub(super) bx: Biexponential,
+    /// Fast path (see `fast.rs`), built on first use.
+    fast: LazyTable,
 }
 
 /// The constants of B and its series expansion about x1.
@@ -105,6 +108,7 @@ impl Logicle {
         Ok(Logicle {
             params: LogicleParams { t, w, m, a },
             bx,
+            fast: LazyTable::default(),
         })
     }
 
@@ -118,10 +122,46 @@ impl Logicle {
         self.bx.x1
     }
 
-    /// The scale value of `x`, solved to full double precision (Halley's
-    /// method from a log/linear start, as the reference code).
-    pub fn apply(&self, x: f64) -> f64 {
+    /// The scale value of `x`, solved to full double precision by Halley's
+    /// method from a log/linear start, as the reference code does. ~100 ns;
+    /// [`Logicle::apply`] gives the same values to ~1e-15 much faster.
+    pub fn apply_exact(&self, x: f64) -> f64 {
         self.bx.solve(x)
+    }
+
+    fn table(&self) -> &RootTable {
+        let p = self.params;
+        let key = ("logicle", [p.t, p.w, p.m, p.a].map(f64::to_bits));
+        self.fast
+            .get(key, || RootTable::build(p.t, |x| self.bx.solve_positive(x)))
+    }
+
+    #[inline(always)]
+    fn apply_with(&self, table: &RootTable, x: f64) -> f64 {
+        let ax = x.abs();
+        let y = match table.eval(ax) {
+            Some(y) => y,
+            None if x.is_nan() => return x,
+            None => self.bx.solve_positive(ax),
+        };
+        if x < 0.0 {
+            2.0 * self.bx.x1 - y
+        } else {
+            y
+        }
+    }
+
+    /// The scale value of `x` (negatives by reflection about x1), from the
+    /// precomputed table of `fast.rs` (built on first use, cached per
+    /// parameter set): agrees with [`Logicle::apply_exact`] to ~1e-15.
+    pub fn apply(&self, x: f64) -> f64 {
+        self.apply_with(self.table(), x)
+    }
+
+    /// [`Logicle::apply`] over a slice (table looked up once).
+    pub fn apply_slice(&self, xs: &mut [f64]) {
+        let table = self.table();
+        super::map_in_place(xs, |x| self.apply_with(table, x));
     }
 
     /// The data value at scale value `y`: B(y), reflected below x1.

@@ -25,6 +25,8 @@
 //! assert!((col[2] - 1000.0).abs() < 1e-9);
 //! ```
 
+mod biex;
+mod fast;
 mod hyperlog;
 mod logicle;
 mod simple;
@@ -32,6 +34,7 @@ mod simple;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+pub use biex::{Biex, BiexParams};
 pub use hyperlog::{Hyperlog, HyperlogParams};
 pub use logicle::{Logicle, LogicleParams};
 pub use simple::{Arcsinh, Fasinh, FasinhParams, Flin, Flog, Linear, Log, Ratio};
@@ -61,6 +64,8 @@ pub enum Transform {
     Logicle(Logicle),
     /// Hyperlog (T, W, M, A), Gating-ML 2.0 / flowutils.
     Hyperlog(Hyperlog),
+    /// FlowJo biex (width, neg, pos, max_range) onto channels 0…4096.
+    Biex(Biex),
     /// Gating-ML flin (T, A).
     Flin(Flin),
     /// Gating-ML flog (T, M).
@@ -76,7 +81,7 @@ const PARALLEL_MIN: usize = 1 << 15;
 const CHUNK: usize = 1 << 13;
 
 /// Applies `f` to every value in place, in parallel chunks for long slices.
-fn map_in_place<F: Fn(f64) -> f64 + Sync>(xs: &mut [f64], f: F) {
+pub(crate) fn map_in_place<F: Fn(f64) -> f64 + Sync>(xs: &mut [f64], f: F) {
     if xs.len() < PARALLEL_MIN {
         xs.iter_mut().for_each(|v| *v = f(*v));
     } else {
@@ -94,6 +99,7 @@ impl Transform {
             Transform::Arcsinh(_) => "arcsinh",
             Transform::Logicle(_) => "logicle",
             Transform::Hyperlog(_) => "hyperlog",
+            Transform::Biex(_) => "biex",
             Transform::Flin(_) => "flin",
             Transform::Flog(_) => "flog",
             Transform::Fasinh(_) => "fasinh",
@@ -109,6 +115,7 @@ impl Transform {
             Transform::Arcsinh(t) => t.apply(x),
             Transform::Logicle(t) => t.apply(x),
             Transform::Hyperlog(t) => t.apply(x),
+            Transform::Biex(t) => t.apply(x),
             Transform::Flin(t) => t.apply(x),
             Transform::Flog(t) => t.apply(x),
             Transform::Fasinh(t) => t.apply(x),
@@ -124,6 +131,7 @@ impl Transform {
             Transform::Arcsinh(t) => t.inverse(y),
             Transform::Logicle(t) => t.inverse(y),
             Transform::Hyperlog(t) => t.inverse(y),
+            Transform::Biex(t) => t.inverse(y),
             Transform::Flin(t) => t.inverse(y),
             Transform::Flog(t) => t.inverse(y),
             Transform::Fasinh(t) => t.inverse(y),
@@ -137,8 +145,9 @@ impl Transform {
             Transform::Linear(t) => map_in_place(xs, |x| t.apply(x)),
             Transform::Log(t) => map_in_place(xs, |x| t.apply(x)),
             Transform::Arcsinh(t) => map_in_place(xs, |x| t.apply(x)),
-            Transform::Logicle(t) => map_in_place(xs, |x| t.apply(x)),
-            Transform::Hyperlog(t) => map_in_place(xs, |x| t.apply(x)),
+            Transform::Logicle(t) => t.apply_slice(xs),
+            Transform::Hyperlog(t) => t.apply_slice(xs),
+            Transform::Biex(t) => map_in_place(xs, |x| t.apply(x)),
             Transform::Flin(t) => map_in_place(xs, |x| t.apply(x)),
             Transform::Flog(t) => map_in_place(xs, |x| t.apply(x)),
             Transform::Fasinh(t) => map_in_place(xs, |x| t.apply(x)),

@@ -31,7 +31,10 @@ pub fn require_shared(sub: &str) -> Option<PathBuf> {
         return Some(p);
     }
     if in_ci() {
-        panic!("reference data {} is missing (CI=true: this is a failure)", p.display());
+        panic!(
+            "reference data {} is missing (CI=true: this is a failure)",
+            p.display()
+        );
     }
     eprintln!("SKIP: reference data {} is missing", p.display());
     None
@@ -53,9 +56,15 @@ pub fn peer_python(module: &str) -> Option<PathBuf> {
         return Some(py);
     }
     if in_ci() {
-        panic!("Python peer {module} not importable with {} (CI=true: this is a failure)", py.display());
+        panic!(
+            "Python peer {module} not importable with {} (CI=true: this is a failure)",
+            py.display()
+        );
     }
-    eprintln!("SKIP: Python peer {module} not available at {}", py.display());
+    eprintln!(
+        "SKIP: Python peer {module} not available at {}",
+        py.display()
+    );
     None
 }
 

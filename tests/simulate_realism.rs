@@ -1,0 +1,122 @@
+//! Realism check (issue 5): an independent reference gating gets NK/µL within
+//! 3 % and phenotype percentages within 2 points of truth (files with fewer
+//! than 500 NK events: 10 % / 5 points, as issue 6 allows), while leaving
+//! out compensation, the live gate or the scatter gate each moves NK/µL by
+//! more than 5 % in at least one file.
+
+mod simulate_reference;
+
+use nkflow::simulate::{Cohort, Settings};
+use simulate_reference::{gate, Steps};
+
+#[test]
+fn reference_gating_recovers_truth_and_every_gate_matters() {
+    let settings = Settings {
+        seed: 11,
+        samples: 12,
+        events: Some(30_000),
+        ..Settings::default()
+    };
+    let cohort = Cohort::plan(&settings).unwrap();
+    let mut worst_nk: f64 = 0.0;
+    let mut worst_pct: f64 = 0.0;
+    let mut moved = [0.0f64; 3];
+    let mut failures = Vec::new();
+    for i in 0..cohort.specs.len() {
+        let f = cohort.simulate(i).unwrap();
+        let t = &f.truth;
+        let e = gate(&f.sample, Steps::ALL, t.beads_per_tube, t.blood_volume_ul);
+        let small = t.nk_events < 500;
+        let (tol_nk, tol_pct) = if small { (0.10, 5.0) } else { (0.03, 2.0) };
+        let rel = (e.nk_per_ul - t.nk_per_ul).abs() / t.nk_per_ul;
+        let diffs = [
+            ("nkg2c", e.pct_nkg2c, t.pct_nkg2c.unwrap()),
+            ("kir", e.pct_kir, t.pct_kir.unwrap()),
+            ("nkg2c_kir", e.pct_nkg2c_kir, t.pct_nkg2c_kir.unwrap()),
+            ("cd56bright", e.pct_cd56bright, t.pct_cd56bright.unwrap()),
+            ("nkg2a", e.pct_nkg2a, t.pct_nkg2a.unwrap()),
+            ("cd57", e.pct_cd57, t.pct_cd57.unwrap()),
+            ("ki67", e.pct_ki67, t.pct_ki67.unwrap()),
+        ];
+        println!(
+            "{:<16} {:<8} nk_events {:>5} (ref {:>5}) beads {:>5}/{:>5} NK/µL truth {:>7.1} ref {:>7.1} ({:+.2}%)",
+            cohort.specs[i].file_name,
+            t.panel_style,
+            t.nk_events,
+            e.nk,
+            e.beads,
+            t.bead_events,
+            t.nk_per_ul,
+            e.nk_per_ul,
+            100.0 * (e.nk_per_ul - t.nk_per_ul) / t.nk_per_ul
+        );
+        for (name, got, want) in diffs {
+            let d = got - want;
+            print!("  {name} {want:.1}/{got:.1}");
+            if !small {
+                worst_pct = worst_pct.max(d.abs());
+            }
+            if d.abs() > tol_pct {
+                failures.push(format!(
+                    "{} {name}: truth {want:.2} ref {got:.2}",
+                    cohort.specs[i].file_name
+                ));
+            }
+        }
+        println!();
+        if !small {
+            worst_nk = worst_nk.max(rel);
+        }
+        if rel > tol_nk {
+            failures.push(format!(
+                "{} NK/µL: truth {:.2} ref {:.2}",
+                cohort.specs[i].file_name, t.nk_per_ul, e.nk_per_ul
+            ));
+        }
+        for (k, steps) in [
+            Steps {
+                compensate: false,
+                ..Steps::ALL
+            },
+            Steps {
+                live: false,
+                ..Steps::ALL
+            },
+            Steps {
+                scatter: false,
+                ..Steps::ALL
+            },
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let o = gate(&f.sample, steps, t.beads_per_tube, t.blood_volume_ul);
+            let m = (o.nk_per_ul - e.nk_per_ul).abs() / e.nk_per_ul;
+            print!(
+                "  omit[{k}] {:+.1}%",
+                100.0 * (o.nk_per_ul - e.nk_per_ul) / e.nk_per_ul
+            );
+            moved[k] = moved[k].max(m);
+        }
+        println!();
+    }
+    println!(
+        "worst NK/µL error {:.2}% , worst phenotype error {:.2} points; largest moves without compensation {:.1}%, live gate {:.1}%, scatter gate {:.1}%",
+        100.0 * worst_nk,
+        worst_pct,
+        100.0 * moved[0],
+        100.0 * moved[1],
+        100.0 * moved[2]
+    );
+    assert!(failures.is_empty(), "{failures:#?}");
+    for (k, what) in ["compensation", "live gate", "scatter gate"]
+        .iter()
+        .enumerate()
+    {
+        assert!(
+            moved[k] > 0.05,
+            "leaving out the {what} moved NK/µL by at most {:.1}%",
+            100.0 * moved[k]
+        );
+    }
+}
