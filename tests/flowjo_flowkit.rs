@@ -64,3 +64,49 @@ fn flowkit_written_workspaces_round_trip() {
     }
     assert_eq!(compared, 9);
 }
+
+/// FlowKit reading a FlowJo-style workspace (rectangles, complement,
+/// polygon, ellipse, And/Not nodes): every count equal, except the ellipse,
+/// which FlowKit approximates by a 128-gon while nkflow evaluates the exact
+/// ellipse — allowed to differ by at most 0.01 % of the parent.
+#[test]
+fn flowkit_reads_the_fixture_the_same() {
+    let Some(py) = common::peer_python("flowkit") else {
+        return;
+    };
+    let Some(fcs) =
+        common::require_shared("flowjo/simple_diamond_example/test_data_diamond_01.fcs")
+    else {
+        return;
+    };
+    let wsp = common::repo_root().join("tests/fixtures/flowjo/flowkit_readable.wsp");
+    let script = common::repo_root().join("tests/flowjo_flowkit_counts.py");
+    let out = common::run_python(
+        &py,
+        &script,
+        &[wsp.to_str().unwrap(), fcs.to_str().unwrap()],
+    );
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let fk = v["test_data_diamond_01.fcs"].as_object().unwrap();
+    let ws = flowjo::read(&wsp).unwrap();
+    let opts = analyze::Options {
+        fcs_dir: Some(fcs.parent().unwrap().to_path_buf()),
+        group: None,
+    };
+    let a = analyze::analyze(&ws, &wsp, &opts).unwrap();
+    let s = &a.samples[0];
+    assert_eq!(s.rows.len(), fk.len() + 1);
+    for (path, expected) in fk {
+        let r = s.rows.iter().find(|r| &r.population == path).unwrap();
+        let (ours, theirs) = (r.count.unwrap() as i64, expected.as_i64().unwrap());
+        if path == "Ellipse" {
+            assert!(
+                (ours - theirs).abs() <= 20,
+                "ellipse: ours {ours}, FlowKit {theirs}"
+            );
+            eprintln!("ellipse: nkflow {ours}, FlowKit (128-gon) {theirs}");
+        } else {
+            assert_eq!(ours, theirs, "{path}");
+        }
+    }
+}
