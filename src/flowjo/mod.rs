@@ -77,10 +77,11 @@
 //! 9. **Counts** under `SampleNode` are FlowJo's results; counts under
 //!    `GroupNode` are stale template values and are ignored (FlowJo writes
 //!    −1 for "never computed"; such counts are treated as absent).
-//! 10. **Samples and files**: FlowJo's `DataSet` URI is a path on the machine
-//!    that saved the workspace; when it does not resolve, the `SampleNode`
-//!    name and `$FIL` are looked for beside the workspace (or in `--fcs`).
-//!    Events are gated in FCS scale (`$PnE`/`$PnG` applied), as FlowKit does.
+//! 10. **Samples and files**: FlowJo's `DataSet` URI is a path on the
+//!     machine that saved the workspace; when it does not resolve, the
+//!     `SampleNode` name and `$FIL` are looked for beside the workspace (or in
+//!     `--fcs`). Events are gated in FCS scale (`$PnE`/`$PnG` applied), as
+//!     FlowKit does.
 
 pub mod analyze;
 pub mod ellipse;
