@@ -63,6 +63,33 @@ fn flowkit_written_workspaces_round_trip() {
         }
     }
     assert_eq!(compared, 9);
+
+    // The same file renamed: matched to the workspace sample by the $FIL
+    // keyword inside it (FlowJo saved it with the sample's keywords).
+    let renamed = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(&fcs, renamed.path().join("renamed.fcs")).unwrap();
+    let w = &v["workspaces"][0];
+    let wsp = std::path::PathBuf::from(w["wsp"].as_str().unwrap());
+    let ws = flowjo::read(&wsp).unwrap();
+    let opts = analyze::Options {
+        fcs_dir: Some(renamed.path().to_path_buf()),
+        group: None,
+    };
+    let a = analyze::analyze(&ws, &wsp, &opts).unwrap();
+    assert_eq!(a.samples.len(), 1);
+    let s = &a.samples[0];
+    assert_eq!(s.file, "renamed.fcs");
+    assert_eq!(
+        s.sample_name.as_deref(),
+        Some("bd_diva6__facs_diva_test.fcs")
+    );
+    for (path, expected) in w["counts"]["bd_diva6__facs_diva_test.fcs"]
+        .as_object()
+        .unwrap()
+    {
+        let r = s.rows.iter().find(|r| &r.population == path).unwrap();
+        assert_eq!(r.count, expected.as_u64(), "{path}");
+    }
 }
 
 /// FlowKit reading a FlowJo-style workspace (rectangles, complement,

@@ -114,7 +114,7 @@ pub fn analyze(ws: &Workspace, wsp_path: &Path, opts: &Options) -> Result<Analys
         None => {
             for s in &members {
                 samples.push(match locate::locate(s, &wsp_dir, None) {
-                    Ok(path) => run_sample(s, &s.populations, &path, true),
+                    Ok(path) => run_sample(s, &s.populations, &path, true, None),
                     Err(e) => missing(s, e),
                 });
             }
@@ -128,21 +128,37 @@ pub fn analyze(ws: &Workspace, wsp_path: &Path, opts: &Options) -> Result<Analys
             let mut matched = vec![false; members.len()];
             for f in &files {
                 let fname = f.file_name().and_then(|n| n.to_str()).unwrap_or("");
-                let hit = members.iter().position(|s| {
-                    locate::candidate_names(s)
-                        .iter()
-                        .any(|n| n.eq_ignore_ascii_case(fname))
+                // By file name first (cheap); a renamed file is then matched
+                // by the `$FIL` its instrument wrote, read from the file.
+                let mut hit = members.iter().enumerate().position(|(i, s)| {
+                    !matched.get(i).copied().unwrap_or(true)
+                        && locate::candidate_names(s)
+                            .iter()
+                            .any(|n| n.eq_ignore_ascii_case(fname))
                 });
-                match (hit, &template) {
-                    (Some(i), _) => {
+                let mut preread = None;
+                if hit.is_none() {
+                    let read = crate::fcs::read(f);
+                    if let Ok(fcs) = &read {
+                        if let Some(fil) = fcs.keywords.get_nonblank("$FIL") {
+                            hit = members.iter().enumerate().position(|(i, s)| {
+                                !matched.get(i).copied().unwrap_or(true)
+                                    && s.keyword("$FIL").map(str::trim) == Some(fil)
+                            });
+                        }
+                    }
+                    preread = Some(read);
+                }
+                match (hit.and_then(|i| members.get(i).map(|s| (i, *s))), &template) {
+                    (Some((i, s)), _) => {
                         if let Some(m) = matched.get_mut(i) {
                             *m = true;
                         }
-                        if let Some(s) = members.get(i) {
-                            samples.push(run_sample(s, &s.populations, f, true));
-                        }
+                        samples.push(run_sample(s, &s.populations, f, true, preread));
                     }
-                    (None, Some((ts, pops))) => samples.push(run_sample(ts, pops, f, false)),
+                    (None, Some((ts, pops))) => {
+                        samples.push(run_sample(ts, pops, f, false, preread))
+                    }
                     (None, None) => samples.push(SampleOutcome {
                         file: fname.to_string(),
                         sample_name: None,
@@ -234,7 +250,13 @@ fn parent_of(path: &str) -> String {
 
 /// Gates one file with a sample's (or template's) tree. `own` is false for a
 /// file that only borrows a template (FlowJo's counts are not its own).
-fn run_sample(ws_sample: &WspSample, pops: &[Population], path: &Path, own: bool) -> SampleOutcome {
+fn run_sample(
+    ws_sample: &WspSample,
+    pops: &[Population],
+    path: &Path,
+    own: bool,
+    preread: Option<Result<Sample, crate::fcs::FcsError>>,
+) -> SampleOutcome {
     let file = path
         .file_name()
         .and_then(|n| n.to_str())
@@ -249,7 +271,7 @@ fn run_sample(ws_sample: &WspSample, pops: &[Population], path: &Path, own: bool
         }
         out
     };
-    let fcs: Sample = match crate::fcs::read(path) {
+    let fcs: Sample = match preread.unwrap_or_else(|| crate::fcs::read(path)) {
         Ok(s) => s,
         Err(e) => return fail(format!("cannot read FCS file: {e}"), Vec::new()),
     };
