@@ -30,6 +30,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A batch run could not start or write its outputs.
+    #[error(transparent)]
+    Run(#[from] crate::pipeline::runner::RunError),
     /// A FlowJo workspace could not be read or applied.
     #[error(transparent)]
     FlowJo(#[from] crate::flowjo::FlowJoError),

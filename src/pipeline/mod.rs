@@ -15,7 +15,12 @@
 pub mod adaptive;
 pub mod definition;
 pub mod density;
+pub mod engine;
 pub mod panel;
 pub mod resolved;
+pub mod result;
+pub mod runner;
 pub mod samplesheet;
 pub mod scale;
+pub mod sink;
+pub mod stats;

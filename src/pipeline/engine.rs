@@ -1,0 +1,565 @@
+//! Runs a pipeline's gate tree on one sample: every data-driven gate is
+//! resolved on its parent's events into a fixed gate, and every population's
+//! membership is evaluated from those fixed gates.
+//!
+//! The order is the tree order of the definition, so a gate always sees its
+//! parent's final membership; the result is a pure function of the sample
+//! (no thread count or batch dependence).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::adaptive::{self, FlowRate, RatioBand, Threshold};
+use super::definition::{Compensation, GateKind, Pipeline, Side, ROOT};
+use super::panel::{self, ResolvedPanel};
+use super::resolved::{in_interval, in_polygon, Dim, GateData, Interval, ResolvedGate};
+use super::scale::{Axis, AxisScale};
+use crate::{Channel, EventMatrix, Sample};
+
+/// Why a sample could not be gated.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Panel(#[from] panel::PanelError),
+    #[error("compensation: {0}")]
+    Compensation(#[from] crate::compensation::CompensationError),
+    #[error("gate {gate:?}: {message}")]
+    Gate { gate: String, message: String },
+}
+
+/// The compensation actually used, for run.json.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CompensationUsed {
+    /// Keyword it came from.
+    pub keyword: String,
+    pub fluorochromes: Vec<String>,
+    pub detectors: Vec<String>,
+    /// Spillover values, row-major.
+    pub values: Vec<f64>,
+}
+
+/// What the data-driven part of a gate found (for run.json and the report).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum GateDetail {
+    /// Per dimension: marker, axis, threshold and peaks in axis units.
+    Thresholds {
+        dims: Vec<ThresholdDetail>,
+    },
+    Singlets {
+        band: RatioBand,
+    },
+    FlowRate {
+        profile: FlowRate,
+    },
+    PeakRegion {
+        x_axis: Axis,
+        y_axis: Axis,
+    },
+    Fixed,
+}
+
+/// One threshold as found on its density axis.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ThresholdDetail {
+    pub marker: String,
+    pub axis: Axis,
+    /// Threshold and peaks in axis units.
+    pub found: Threshold,
+    /// Threshold in data units (what the gate uses).
+    pub data_value: f64,
+}
+
+/// One population of one sample.
+#[derive(Debug, Clone)]
+pub struct Population {
+    pub id: String,
+    /// Parent id (`None` for the root).
+    pub parent: Option<String>,
+    /// The gate in data units (`None` for the root).
+    pub gate: Option<ResolvedGate>,
+    pub detail: Option<GateDetail>,
+    /// Event membership (full population, parents included).
+    pub members: Vec<bool>,
+    pub count: usize,
+}
+
+/// A sample after gating: the events (FCS scale, uncompensated and
+/// compensated), the panel and every population.
+#[derive(Debug)]
+pub struct Gated {
+    pub panel: ResolvedPanel,
+    /// The file's channels (`$Pn…`), column `j` of the matrices is `channels[j]`.
+    pub channels: Vec<Channel>,
+    pub compensation: Option<CompensationUsed>,
+    pub uncompensated: EventMatrix,
+    pub compensated: EventMatrix,
+    pub axes: BTreeMap<String, Axis>,
+    /// Root first, then the pipeline's gates in order.
+    pub populations: Vec<Population>,
+    /// Gates that fell back because no valley was found (`gate:marker`).
+    pub fallbacks: Vec<String>,
+}
+
+impl Gated {
+    /// The population with this id.
+    pub fn population(&self, id: &str) -> Option<&Population> {
+        self.populations.iter().find(|p| p.id == id)
+    }
+
+    /// A marker's compensated values.
+    pub fn marker_values(&self, marker: &str) -> Option<&[f64]> {
+        let r = self.panel.get(marker)?;
+        Some(self.compensated.column(r.index))
+    }
+}
+
+impl GateData for Gated {
+    fn values(&self, dim: &Dim) -> Option<&[f64]> {
+        let m = if dim.compensated {
+            &self.compensated
+        } else {
+            &self.uncompensated
+        };
+        m.column_by_name(&dim.channel)
+    }
+}
+
+/// Evaluates a fixed gate's own test on every event (parents not applied).
+/// `siblings` gives the own test of already evaluated gates, for `Not`.
+pub fn own_test(
+    gate: &ResolvedGate,
+    data: &dyn GateData,
+    n: usize,
+    populations: &[Population],
+) -> Result<Vec<bool>, String> {
+    let col = |d: &Dim| {
+        data.values(d)
+            .ok_or_else(|| format!("channel {:?} is not in the file", d.channel))
+    };
+    Ok(match gate {
+        ResolvedGate::Rectangle { intervals } => {
+            let mut keep = vec![true; n];
+            for iv in intervals {
+                let v = col(&iv.dim)?;
+                for (k, x) in keep.iter_mut().zip(v) {
+                    *k = *k && in_interval(*x, iv.min, iv.max);
+                }
+            }
+            keep
+        }
+        ResolvedGate::Polygon { x, y, vertices } => {
+            let (xs, ys) = (col(x)?, col(y)?);
+            xs.iter()
+                .zip(ys)
+                .map(|(a, b)| in_polygon(*a, *b, vertices))
+                .collect()
+        }
+        ResolvedGate::AnyOf { parts } => {
+            let mut keep = vec![false; n];
+            for p in parts {
+                for (k, m) in keep.iter_mut().zip(own_test(p, data, n, populations)?) {
+                    *k = *k || m;
+                }
+            }
+            keep
+        }
+        ResolvedGate::Not { of } => {
+            let p = populations
+                .iter()
+                .find(|p| &p.id == of)
+                .ok_or_else(|| format!("Not refers to unknown population {of:?}"))?;
+            p.members.iter().map(|m| !m).collect()
+        }
+    })
+}
+
+/// Scales, resolves the panel, compensates and gates one sample.
+///
+/// `overrides` are panel overrides (marker → channel). The sample may be raw
+/// or already scaled.
+pub fn gate_sample(
+    pipeline: &Pipeline,
+    mut sample: Sample,
+    overrides: &BTreeMap<String, String>,
+) -> Result<Gated, EngineError> {
+    sample.apply_scale();
+    let panel = panel::resolve(&pipeline.panel, &sample.channels, overrides)?;
+    let mut compensation = None;
+    let matrix = match pipeline.compensation {
+        Compensation::File => crate::compensation::Matrix::from_sample(&sample)?,
+        Compensation::None => None,
+    };
+    let keyword = sample.spillover_text().map(|(k, _)| k.to_string());
+    let Sample {
+        events, channels, ..
+    } = sample;
+    let uncompensated = events.clone();
+    let mut compensated = events;
+    if let Some(m) = matrix {
+        m.compensate_in_place_with_channels(&mut compensated, &channels)?;
+        compensation = Some(CompensationUsed {
+            keyword: keyword.unwrap_or_default(),
+            fluorochromes: m.fluorochromes().to_vec(),
+            detectors: m.detectors().to_vec(),
+            values: m.values().to_vec(),
+        });
+    }
+    let n = compensated.n_events();
+    let mut g = Gated {
+        panel,
+        channels,
+        compensation,
+        uncompensated,
+        compensated,
+        axes: BTreeMap::new(),
+        populations: vec![Population {
+            id: ROOT.to_string(),
+            parent: None,
+            gate: None,
+            detail: None,
+            members: vec![true; n],
+            count: n,
+        }],
+        fallbacks: Vec::new(),
+    };
+    for spec in &pipeline.gates {
+        let gate_err = |message: String| EngineError::Gate {
+            gate: spec.id.clone(),
+            message,
+        };
+        let parent_idx = g
+            .populations
+            .iter()
+            .position(|p| p.id == spec.parent_id())
+            .ok_or_else(|| gate_err(format!("parent {:?} not found", spec.parent_id())))?;
+        // Markers this gate needs must be in the panel (an optional marker
+        // that is absent makes its gates fail with this message).
+        for m in spec.gate.markers() {
+            if !g.panel.contains_key(m) {
+                return Err(gate_err(format!(
+                    "marker {m:?} is not in this file's panel"
+                )));
+            }
+        }
+        let (gate, detail) =
+            resolve_gate(pipeline, &mut g, &spec.gate, parent_idx).map_err(gate_err)?;
+        if let Some(GateDetail::Thresholds { dims }) = &detail {
+            for d in dims.iter().filter(|d| !d.found.valley_found) {
+                g.fallbacks.push(format!("{}:{}", spec.id, d.marker));
+            }
+        }
+        let own = own_test(&gate, &g, n, &g.populations).map_err(gate_err)?;
+        let parent = &g.populations[parent_idx].members;
+        let members: Vec<bool> = own.iter().zip(parent).map(|(a, b)| *a && *b).collect();
+        let count = members.iter().filter(|&&m| m).count();
+        g.populations.push(Population {
+            id: spec.id.clone(),
+            parent: Some(spec.parent_id().to_string()),
+            gate: Some(gate),
+            detail: Some(detail.unwrap_or(GateDetail::Fixed)),
+            members,
+            count,
+        });
+    }
+    Ok(g)
+}
+
+/// The values of a column restricted to a population.
+fn subset(values: &[f64], members: &[bool]) -> Vec<f64> {
+    values
+        .iter()
+        .zip(members)
+        .filter(|(_, m)| **m)
+        .map(|(v, _)| *v)
+        .collect()
+}
+
+fn dim(g: &Gated, marker: &str, compensated: bool) -> Result<(Dim, usize), String> {
+    let r = g
+        .panel
+        .get(marker)
+        .ok_or_else(|| format!("marker {marker:?} is not in this file's panel"))?;
+    Ok((
+        Dim {
+            channel: r.channel.clone(),
+            compensated,
+        },
+        r.index,
+    ))
+}
+
+/// The density axis of a marker in this file (resolved once, on all events).
+fn axis(pipeline: &Pipeline, g: &mut Gated, marker: &str) -> Result<Axis, String> {
+    if let Some(a) = g.axes.get(marker) {
+        return Ok(*a);
+    }
+    let (_, idx) = dim(g, marker, true)?;
+    let scale = pipeline
+        .scales
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(marker))
+        .map(|(_, v)| *v)
+        .unwrap_or_else(|| {
+            let ch = &g.panel[marker].channel;
+            let upper = ch.to_ascii_uppercase();
+            if upper.starts_with("FSC")
+                || upper.starts_with("SSC")
+                || upper.starts_with("FS")
+                || upper.starts_with("SS")
+                || upper == "TIME"
+            {
+                AxisScale::Linear
+            } else {
+                AxisScale::Auto
+            }
+        });
+    let a = scale.resolve(g.compensated.column(idx));
+    g.axes.insert(marker.to_string(), a);
+    Ok(a)
+}
+
+fn resolve_gate(
+    pipeline: &Pipeline,
+    g: &mut Gated,
+    kind: &GateKind,
+    parent_idx: usize,
+) -> Result<(ResolvedGate, Option<GateDetail>), String> {
+    let parent = g.populations[parent_idx].members.clone();
+    match kind {
+        GateKind::FlowRate { time, params } => {
+            let (d, idx) = dim(g, time, false)?;
+            let t = subset(g.uncompensated.column(idx), &parent);
+            let fr = adaptive::flow_rate(&t, params);
+            let parts: Vec<ResolvedGate> = fr
+                .keep
+                .iter()
+                .map(|&(min, max)| ResolvedGate::Rectangle {
+                    intervals: vec![Interval {
+                        dim: d.clone(),
+                        min,
+                        // A fully open interval keeps every event: written
+                        // as min = the smallest time, which all events pass.
+                        max,
+                    }],
+                })
+                .map(|r| close_open_rect(r, &t))
+                .collect();
+            let gate = match parts.len() {
+                1 => parts
+                    .into_iter()
+                    .next()
+                    .unwrap_or(ResolvedGate::AnyOf { parts: vec![] }),
+                _ => ResolvedGate::AnyOf { parts },
+            };
+            Ok((gate, Some(GateDetail::FlowRate { profile: fr })))
+        }
+        GateKind::Margin { markers } => {
+            let mut intervals = Vec::new();
+            for m in markers {
+                let (d, idx) = dim(g, m, false)?;
+                let ch = g
+                    .channels
+                    .get(idx)
+                    .ok_or_else(|| format!("channel of marker {m} is missing"))?;
+                // Events at or above $PnR − 1 (stored units) sit on the top
+                // margin; the bound is that value on the FCS scale.
+                intervals.push(Interval {
+                    dim: d,
+                    min: None,
+                    max: Some(ch.scale_value(ch.range - 1.0)),
+                });
+            }
+            Ok((ResolvedGate::Rectangle { intervals }, None))
+        }
+        GateKind::Beads { markers, valley } => {
+            let mut intervals = Vec::new();
+            let mut dims = Vec::new();
+            for m in markers {
+                let (d, idx) = dim(g, m, false)?;
+                let vals = subset(g.uncompensated.column(idx), &parent);
+                let a = AxisScale::Auto.resolve(g.uncompensated.column(idx));
+                let fwd: Vec<f64> = vals.iter().map(|v| a.forward(*v)).collect();
+                let found = adaptive::valley_threshold(&fwd, valley)
+                    .ok_or_else(|| format!("too few events on {m} to find beads"))?;
+                let data_value = a.inverse(found.value);
+                intervals.push(Interval {
+                    dim: d,
+                    min: Some(data_value),
+                    max: None,
+                });
+                dims.push(ThresholdDetail {
+                    marker: m.clone(),
+                    axis: a,
+                    found,
+                    data_value,
+                });
+            }
+            Ok((
+                ResolvedGate::Rectangle { intervals },
+                Some(GateDetail::Thresholds { dims }),
+            ))
+        }
+        GateKind::Singlets { area, height, k } => {
+            let (da, ia) = dim(g, area, true)?;
+            let (dh, ih) = dim(g, height, true)?;
+            let a = subset(g.compensated.column(ia), &parent);
+            let h = subset(g.compensated.column(ih), &parent);
+            let band = adaptive::singlet_band(&a, &h, *k)
+                .ok_or_else(|| "too few events with FSC-H > 0 to find singlets".to_string())?;
+            let hmax = g
+                .compensated
+                .column(ih)
+                .iter()
+                .copied()
+                .filter(|v| v.is_finite())
+                .fold(1.0f64, f64::max)
+                * 2.0;
+            Ok((
+                ResolvedGate::Polygon {
+                    x: dh,
+                    y: da,
+                    vertices: vec![(0.0, 0.0), (hmax, band.lo * hmax), (hmax, band.hi * hmax)],
+                },
+                Some(GateDetail::Singlets { band }),
+            ))
+        }
+        GateKind::PeakRegion { x, y, params } => {
+            let (dx, ix) = dim(g, x, true)?;
+            let (dy, iy) = dim(g, y, true)?;
+            let (ax, ay) = (axis(pipeline, g, x)?, axis(pipeline, g, y)?);
+            let xs: Vec<f64> = subset(g.compensated.column(ix), &parent)
+                .iter()
+                .map(|v| ax.forward(*v))
+                .collect();
+            let ys: Vec<f64> = subset(g.compensated.column(iy), &parent)
+                .iter()
+                .map(|v| ay.forward(*v))
+                .collect();
+            let poly = adaptive::peak_region(&xs, &ys, params)
+                .ok_or_else(|| format!("no density peak found on {x}/{y}"))?;
+            let vertices = poly
+                .iter()
+                .map(|&(a, b)| (ax.inverse(a), ay.inverse(b)))
+                .collect();
+            Ok((
+                ResolvedGate::Polygon {
+                    x: dx,
+                    y: dy,
+                    vertices,
+                },
+                Some(GateDetail::PeakRegion {
+                    x_axis: ax,
+                    y_axis: ay,
+                }),
+            ))
+        }
+        GateKind::Threshold { dims } => {
+            let mut intervals = Vec::new();
+            let mut details = Vec::new();
+            for t in dims {
+                let (d, idx) = dim(g, &t.marker, true)?;
+                let a = axis(pipeline, g, &t.marker)?;
+                let vals: Vec<f64> = subset(g.compensated.column(idx), &parent)
+                    .iter()
+                    .map(|v| a.forward(*v))
+                    .collect();
+                let found = adaptive::valley_threshold(&vals, &t.valley).ok_or_else(|| {
+                    format!(
+                        "too few events ({}) in the parent to find a threshold on {}",
+                        vals.len(),
+                        t.marker
+                    )
+                })?;
+                let data_value = a.inverse(found.value);
+                intervals.push(match t.side {
+                    Side::Above => Interval {
+                        dim: d,
+                        min: Some(data_value),
+                        max: None,
+                    },
+                    Side::Below => Interval {
+                        dim: d,
+                        min: None,
+                        max: Some(data_value),
+                    },
+                });
+                details.push(ThresholdDetail {
+                    marker: t.marker.clone(),
+                    axis: a,
+                    found,
+                    data_value,
+                });
+            }
+            Ok((
+                ResolvedGate::Rectangle { intervals },
+                Some(GateDetail::Thresholds { dims: details }),
+            ))
+        }
+        GateKind::And { of } => {
+            let mut intervals = Vec::new();
+            for o in of {
+                match g
+                    .populations
+                    .iter()
+                    .find(|p| &p.id == o)
+                    .and_then(|p| p.gate.as_ref())
+                {
+                    Some(ResolvedGate::Rectangle { intervals: iv }) => {
+                        intervals.extend(iv.iter().cloned())
+                    }
+                    _ => return Err(format!("{o:?} is not a resolved rectangle gate")),
+                }
+            }
+            Ok((ResolvedGate::Rectangle { intervals }, None))
+        }
+        GateKind::Not { of } => Ok((ResolvedGate::Not { of: of.clone() }, None)),
+        GateKind::Rectangle { dims } => {
+            let mut intervals = Vec::new();
+            for f in dims {
+                let (d, _) = dim(g, &f.marker, f.compensated)?;
+                intervals.push(Interval {
+                    dim: d,
+                    min: f.min,
+                    max: f.max,
+                });
+            }
+            Ok((ResolvedGate::Rectangle { intervals }, None))
+        }
+        GateKind::Polygon { x, y, vertices } => {
+            let (dx, _) = dim(g, x, true)?;
+            let (dy, _) = dim(g, y, true)?;
+            Ok((
+                ResolvedGate::Polygon {
+                    x: dx,
+                    y: dy,
+                    vertices: vertices.clone(),
+                },
+                None,
+            ))
+        }
+    }
+}
+
+/// Gating-ML rectangles need a bound on every dimension: an interval open
+/// on both sides gets `min` = the smallest value present, which every event
+/// passes.
+fn close_open_rect(r: ResolvedGate, values: &[f64]) -> ResolvedGate {
+    match r {
+        ResolvedGate::Rectangle { mut intervals } => {
+            for iv in &mut intervals {
+                if iv.min.is_none() && iv.max.is_none() {
+                    let lo = values
+                        .iter()
+                        .copied()
+                        .filter(|v| v.is_finite())
+                        .fold(f64::INFINITY, f64::min);
+                    iv.min = Some(if lo.is_finite() { lo } else { 0.0 });
+                }
+            }
+            ResolvedGate::Rectangle { intervals }
+        }
+        other => other,
+    }
+}

@@ -1,0 +1,251 @@
+//! Output sinks: the runner pushes, sinks receive (ripgrep's `Sink` model).
+//!
+//! The runner drives the files through the pipeline and pushes every
+//! [`SampleResult`] — in input order, whatever the thread count — into each
+//! sink; a new output format is a new sink, not an edit of the runner. Sinks
+//! write their files atomically (temp file in the output folder + rename), so
+//! an existing OUTDIR never holds a half-written results.csv.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::result::{BatchInfo, SampleResult};
+
+/// Why an output could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("{path}: {message}")]
+    Write { path: PathBuf, message: String },
+}
+
+/// Receives the batch's results.
+pub trait Sink: Send {
+    /// Called once before the first sample.
+    fn begin(&mut self, _batch: &BatchInfo) -> Result<(), SinkError> {
+        Ok(())
+    }
+    /// Called for every input, in input order (failed ones included).
+    fn sample(&mut self, batch: &BatchInfo, result: &SampleResult) -> Result<(), SinkError>;
+    /// Called once after the last sample.
+    fn finish(&mut self, _batch: &BatchInfo, _summary: &BatchSummary) -> Result<(), SinkError> {
+        Ok(())
+    }
+}
+
+/// Batch-level facts known only at the end (for run.json and the CLI).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BatchSummary {
+    pub n_inputs: usize,
+    pub n_failed: usize,
+    pub elapsed_ms: f64,
+    /// Per stage name, wall time in ms.
+    pub stage_ms: Vec<(String, f64)>,
+}
+
+/// Writes `bytes` to `path` atomically: a temp file in the same folder,
+/// flushed, then renamed over the target.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SinkError> {
+    let err = |message: String| SinkError::Write {
+        path: path.to_path_buf(),
+        message,
+    };
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| err(e.to_string()))?;
+    tmp.write_all(bytes).map_err(|e| err(e.to_string()))?;
+    tmp.as_file().sync_all().map_err(|e| err(e.to_string()))?;
+    tmp.persist(path).map_err(|e| err(e.error.to_string()))?;
+    Ok(())
+}
+
+/// Formats a number for CSV: empty when absent or not finite; Rust's
+/// shortest round-trip decimal otherwise (no exponent, so every CSV reader
+/// takes it as a number).
+pub fn fmt_num(v: Option<f64>) -> String {
+    match v {
+        Some(x) if x.is_finite() => format!("{x}"),
+        _ => String::new(),
+    }
+}
+
+/// `results.csv`: one wide row per input.
+#[derive(Debug, Default)]
+pub struct ResultsCsv {
+    rows: Vec<Vec<String>>,
+}
+
+impl ResultsCsv {
+    /// The header for a batch.
+    pub fn header(batch: &BatchInfo) -> Vec<String> {
+        let mut h = vec!["file".to_string()];
+        h.extend(batch.sheet_columns.iter().cloned());
+        h.extend(batch.stat_columns.iter().cloned());
+        h.push("qc_flags".into());
+        h.push("error".into());
+        h
+    }
+}
+
+impl Sink for ResultsCsv {
+    fn sample(&mut self, batch: &BatchInfo, r: &SampleResult) -> Result<(), SinkError> {
+        let mut row = vec![r.file_name.clone()];
+        for k in 0..batch.sheet_columns.len() {
+            row.push(r.sheet.get(k).cloned().unwrap_or_default());
+        }
+        for k in 0..batch.stat_columns.len() {
+            row.push(fmt_num(r.columns.get(k).copied().flatten()));
+        }
+        row.push(r.flags.join(";"));
+        row.push(r.error.clone().unwrap_or_default());
+        self.rows.push(row);
+        Ok(())
+    }
+
+    fn finish(&mut self, batch: &BatchInfo, _s: &BatchSummary) -> Result<(), SinkError> {
+        let path = batch.outdir.join("results.csv");
+        write_atomic(&path, &to_csv(&Self::header(batch), &self.rows, &path)?)
+    }
+}
+
+fn to_csv(header: &[String], rows: &[Vec<String>], path: &Path) -> Result<Vec<u8>, SinkError> {
+    let err = |e: csv::Error| SinkError::Write {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
+    w.write_record(header).map_err(err)?;
+    for r in rows {
+        w.write_record(r).map_err(err)?;
+    }
+    w.into_inner().map_err(|e| SinkError::Write {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+/// `populations.csv`: one long row per sample × population.
+#[derive(Debug, Default)]
+pub struct PopulationsCsv {
+    rows: Vec<Vec<String>>,
+}
+
+impl PopulationsCsv {
+    /// The header for a batch.
+    pub fn header(batch: &BatchInfo) -> Vec<String> {
+        let mut h: Vec<String> = [
+            "file",
+            "population",
+            "path",
+            "parent",
+            "count",
+            "pct_parent",
+            "pct_total",
+            "per_ul",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        h.extend(batch.median_markers.iter().map(|m| format!("median_{m}")));
+        h
+    }
+}
+
+impl Sink for PopulationsCsv {
+    fn sample(&mut self, _batch: &BatchInfo, r: &SampleResult) -> Result<(), SinkError> {
+        for p in &r.populations {
+            let mut row = vec![
+                r.file_name.clone(),
+                p.id.clone(),
+                p.path.clone(),
+                p.parent.clone().unwrap_or_default(),
+                p.count.to_string(),
+                fmt_num(p.pct_parent),
+                fmt_num(p.pct_total),
+                fmt_num(p.per_ul),
+            ];
+            row.extend(p.medians.iter().map(|m| fmt_num(*m)));
+            self.rows.push(row);
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, batch: &BatchInfo, _s: &BatchSummary) -> Result<(), SinkError> {
+        let path = batch.outdir.join("populations.csv");
+        write_atomic(&path, &to_csv(&Self::header(batch), &self.rows, &path)?)
+    }
+}
+
+/// `run.json`: provenance of the batch (versions, hashes, the resolved
+/// panel and compensation per input, warnings, errors, timings).
+#[derive(Default)]
+pub struct RunJson {
+    samples: Vec<serde_json::Value>,
+}
+
+impl Sink for RunJson {
+    fn sample(&mut self, _batch: &BatchInfo, r: &SampleResult) -> Result<(), SinkError> {
+        self.samples.push(serde_json::json!({
+            "file": r.file_name,
+            "input": r.input,
+            "sha256": r.sha256,
+            "n_events": r.n_events,
+            "error": r.error,
+            "warnings": r.warnings,
+            "qc_flags": r.flags,
+            "panel": r.panel,
+            "compensation": r.compensation,
+            "axes": r.axes,
+            "gates": r.gates,
+            "elapsed_ms": r.elapsed_ms,
+        }));
+        Ok(())
+    }
+
+    fn finish(&mut self, batch: &BatchInfo, s: &BatchSummary) -> Result<(), SinkError> {
+        let path = batch.outdir.join("run.json");
+        let doc = serde_json::json!({
+            "nkflow_version": batch.nkflow_version,
+            "pipeline": {
+                "name": batch.pipeline_name,
+                "path": batch.pipeline_path,
+                "sha256": batch.pipeline_sha256,
+            },
+            "samplesheet": batch.samplesheet,
+            "threads": batch.threads,
+            "results_columns": ResultsCsv::header(batch),
+            "skipped": batch.skipped.iter().map(|(p, why)| serde_json::json!({"path": p, "reason": why})).collect::<Vec<_>>(),
+            "summary": s,
+            "inputs": self.samples,
+        });
+        let bytes = serde_json::to_vec_pretty(&doc).map_err(|e| SinkError::Write {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        write_atomic(&path, &bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_and_atomic_write() {
+        assert_eq!(fmt_num(Some(12.5)), "12.5");
+        assert_eq!(fmt_num(Some(1e-7)), "0.0000001");
+        assert_eq!(fmt_num(Some(f64::NAN)), "");
+        assert_eq!(fmt_num(None), "");
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sub").join("x.csv");
+        write_atomic(&p, b"a\n").unwrap();
+        write_atomic(&p, b"b\n").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"b\n");
+        // No temp files left behind.
+        assert_eq!(std::fs::read_dir(p.parent().unwrap()).unwrap().count(), 1);
+    }
+}
