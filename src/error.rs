@@ -30,6 +30,16 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A Gating-ML file could not be read or written.
+    #[error(transparent)]
+    GatingMl(#[from] crate::gatingml::GatingMlError),
+    /// Gating one FCS file failed.
+    #[error("{}: {source}", path.display())]
+    GatingFile {
+        path: PathBuf,
+        #[source]
+        source: crate::gating::GatingError,
+    },
     /// A batch run could not start or write its outputs.
     #[error(transparent)]
     Run(#[from] crate::pipeline::runner::RunError),
