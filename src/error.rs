@@ -46,6 +46,9 @@ pub enum Error {
     /// A FlowJo workspace could not be read or applied.
     #[error(transparent)]
     FlowJo(#[from] crate::flowjo::FlowJoError),
+    /// A simulated cohort could not be planned or written.
+    #[error(transparent)]
+    Simulate(#[from] crate::simulate::SimulateError),
     /// A message for errors that come from the command line itself.
     #[error("{0}")]
     Usage(String),

@@ -20,8 +20,19 @@ const BLOCK: usize = 1024;
 const PARALLEL_MIN: usize = 1 << 14;
 
 impl Matrix {
-    /// Column index of every detector, by exact `$PnN` name, then (with
-    /// channels given) by `$PnS` label, then case-insensitively.
+    /// The column index of every detector, in detector order: by exact
+    /// `$PnN` name, then (with the channels given, column j = `channels[j]`)
+    /// by `$PnS` label, case-insensitively, and by bare parameter number.
+    /// Errors name a detector that matches nothing, or two that match the
+    /// same channel.
+    pub fn detector_columns(
+        &self,
+        events: &EventMatrix,
+        channels: Option<&[Channel]>,
+    ) -> Result<Vec<usize>, CompensationError> {
+        self.resolve(events, channels)
+    }
+
     fn resolve(
         &self,
         events: &EventMatrix,
@@ -33,7 +44,7 @@ impl Matrix {
                 CompensationError::UnknownDetector {
                     detector: det.clone(),
                     labels: if channels.is_some() {
-                        " or $PnS label"
+                        ", $PnS label or parameter number"
                     } else {
                         ""
                     },
@@ -178,7 +189,9 @@ impl Matrix {
 }
 
 /// Finds a detector's column: exact `$PnN`, exact `$PnS`, then either
-/// case-insensitively.
+/// case-insensitively; with channels at hand, finally a bare parameter
+/// number (BD Accuri C6 writes `$SPILLOVER` names as "3,4,5,…", the `$Pn`
+/// numbers).
 fn find_channel(name: &str, events: &EventMatrix, channels: Option<&[Channel]>) -> Option<usize> {
     let q = name.trim();
     if let Some(j) = events.index_of(q) {
@@ -204,6 +217,10 @@ fn find_channel(name: &str, events: &EventMatrix, channels: Option<&[Channel]>) 
                 .position(|n| n.trim().eq_ignore_ascii_case(q))
         })
         .or_else(|| by_label(false))
+        .or_else(|| {
+            let n: usize = q.parse().ok()?;
+            chans.iter().position(|c| c.number == n)
+        })
         .filter(|&j| j < events.n_channels())
 }
 

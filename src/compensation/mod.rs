@@ -47,7 +47,7 @@ pub enum CompensationError {
     #[error("spillover matrix detector {detector:?} matches no channel $PnN name{labels} (channels: {available})")]
     UnknownDetector {
         detector: String,
-        /// " or $PnS label" when labels were searched too.
+        /// ", $PnS label or parameter number" when the channels were searched too.
         labels: &'static str,
         available: String,
     },
