@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod gate;
 pub mod info;
 pub mod simulate;
 
@@ -22,6 +23,9 @@ pub enum Command {
     /// Show what FCS files hold: version, instrument, events × channels,
     /// channel table, spillover, warnings (`--json`: one object per file).
     Info(info::InfoArgs),
+    /// Apply a Gating-ML 2.0 file to FCS files: counts per population, or
+    /// per-event membership.
+    Gate(gate::GateArgs),
     /// Simulate a cohort of NK-panel FCS files with known truth (N files,
     /// samplesheet.csv, truth.json).
     Simulate(simulate::SimulateArgs),
@@ -34,6 +38,7 @@ pub enum Command {
 pub fn run(cli: Cli) -> ExitCode {
     let result: crate::Result<ExitCode> = match cli.command {
         Command::Info(args) => info::run(&args),
+        Command::Gate(args) => gate::run(args),
         Command::Simulate(args) => simulate::run(&args),
         Command::Version => {
             println!("nkflow {}", env!("CARGO_PKG_VERSION"));
