@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod convert;
 pub mod gate;
 pub mod info;
 pub mod simulate;
@@ -20,6 +21,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Write all events of an FCS file as CSV (FCS scale, optionally
+    /// compensated and transformed; --raw for the stored values).
+    Convert(convert::ConvertArgs),
     /// Show what FCS files hold: version, instrument, events × channels,
     /// channel table, spillover, warnings (`--json`: one object per file).
     Info(info::InfoArgs),
@@ -37,6 +41,7 @@ pub enum Command {
 /// non-zero exit code.
 pub fn run(cli: Cli) -> ExitCode {
     let result: crate::Result<ExitCode> = match cli.command {
+        Command::Convert(args) => convert::run(&args),
         Command::Info(args) => info::run(&args),
         Command::Gate(args) => gate::run(args),
         Command::Simulate(args) => simulate::run(&args),
