@@ -10,6 +10,7 @@ pub mod convert;
 pub mod gate;
 pub mod info;
 pub mod simulate;
+pub mod workspace;
 
 /// nkflow: FCS files in, NK-cell trial tables and QC reports out.
 #[derive(Debug, Parser)]
@@ -35,6 +36,9 @@ pub enum Command {
     Simulate(simulate::SimulateArgs),
     /// Print the version (placeholder until the first real subcommand lands).
     Version,
+    /// Apply a FlowJo workspace (.wsp) to its FCS files and compare with
+    /// FlowJo's saved counts (populations.csv, summary.txt).
+    Workspace(workspace::WorkspaceArgs),
 }
 
 /// Runs the parsed command line and maps errors to a message on stderr and a
@@ -49,6 +53,7 @@ pub fn run(cli: Cli) -> ExitCode {
             println!("nkflow {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Workspace(args) => workspace::run(&args),
     };
     match result {
         Ok(code) => code,
