@@ -165,7 +165,7 @@ fn human(s: &Sample) -> String {
     let _ = writeln!(o, "{}", s.source);
     let _ = writeln!(
         o,
-        "  FCS {}, data set {} of {}, $DATATYPE {}, $BYTEORD {}",
+        "  FCS {}, data set {} of {} (0-based), $DATATYPE {}, $BYTEORD {}",
         s.fcs_version,
         s.dataset,
         s.n_datasets,
@@ -188,9 +188,23 @@ fn human(s: &Sample) -> String {
             let _ = writeln!(o, "  spillover: none");
         }
     }
+    let name_w = s
+        .channels
+        .iter()
+        .map(|c| c.name.chars().count())
+        .chain([11])
+        .max()
+        .unwrap_or(11);
+    let label_w = s
+        .channels
+        .iter()
+        .map(|c| c.label.as_deref().map_or(1, |l| l.chars().count()))
+        .chain([12])
+        .max()
+        .unwrap_or(12);
     let _ = writeln!(
         o,
-        "  {:>3}  {:<16} {:<24} {:>12} {:>4} {:>8} {:>10}",
+        "  {:>3}  {:<name_w$}  {:<label_w$}  {:>12} {:>4} {:>8} {:>8}",
         "#", "name ($PnN)", "label ($PnS)", "range", "bits", "gain", "log"
     );
     for c in &s.channels {
@@ -198,7 +212,7 @@ fn human(s: &Sample) -> String {
         let log = c.log.map_or("-".to_string(), |(a, b)| format!("{a},{b}"));
         let _ = writeln!(
             o,
-            "  {:>3}  {:<16} {:<24} {:>12} {:>4} {:>8} {:>10}",
+            "  {:>3}  {:<name_w$}  {:<label_w$}  {:>12} {:>4} {:>8} {:>8}",
             c.number,
             c.name,
             c.label.as_deref().unwrap_or("-"),
