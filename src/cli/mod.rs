@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod info;
+pub mod run;
 pub mod simulate;
 
 /// nkflow: FCS files in, NK-cell trial tables and QC reports out.
@@ -22,6 +23,9 @@ pub enum Command {
     /// Show what FCS files hold: version, instrument, events × channels,
     /// channel table, spillover, warnings (`--json`: one object per file).
     Info(info::InfoArgs),
+    /// Run a preset pipeline over a batch of FCS files: results.csv,
+    /// populations.csv, gates/<file>.xml (Gating-ML), run.json.
+    Run(run::RunArgs),
     /// Simulate a cohort of NK-panel FCS files with known truth (N files,
     /// samplesheet.csv, truth.json).
     Simulate(simulate::SimulateArgs),
@@ -34,6 +38,7 @@ pub enum Command {
 pub fn run(cli: Cli) -> ExitCode {
     let result: crate::Result<ExitCode> = match cli.command {
         Command::Info(args) => info::run(&args),
+        Command::Run(args) => run::run(args),
         Command::Simulate(args) => simulate::run(&args),
         Command::Version => {
             println!("nkflow {}", env!("CARGO_PKG_VERSION"));
