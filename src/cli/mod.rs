@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod cluster;
 pub mod info;
 pub mod simulate;
 
@@ -19,6 +20,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// FlowSOM on FCS files: one map for all files, metaclusters per file
+    /// (OUTDIR/clusters.csv; --assignments: per-event metaclusters).
+    Cluster(cluster::ClusterArgs),
     /// Show what FCS files hold: version, instrument, events × channels,
     /// channel table, spillover, warnings (`--json`: one object per file).
     Info(info::InfoArgs),
@@ -33,6 +37,7 @@ pub enum Command {
 /// non-zero exit code.
 pub fn run(cli: Cli) -> ExitCode {
     let result: crate::Result<ExitCode> = match cli.command {
+        Command::Cluster(args) => cluster::run(&args),
         Command::Info(args) => info::run(&args),
         Command::Simulate(args) => simulate::run(&args),
         Command::Version => {
