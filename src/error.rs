@@ -38,7 +38,7 @@ pub enum Error {
     GatingFile {
         path: PathBuf,
         #[source]
-        source: crate::gating::GatingError,
+        source: Box<crate::gating::GatingError>,
     },
     /// A batch run could not start or write its outputs.
     #[error(transparent)]

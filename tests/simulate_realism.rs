@@ -6,6 +6,8 @@
 
 mod simulate_reference;
 
+use std::path::Path;
+
 use nkflow::simulate::{write_cohort, ByteOrder, DataType, Range, Settings, Truth};
 use simulate_reference::{gate, Steps};
 
@@ -21,15 +23,18 @@ struct Outcome {
 fn check_cohort(settings: &Settings) -> Outcome {
     let dir = tempfile::tempdir().unwrap();
     write_cohort(settings, dir.path()).unwrap();
+    check_dir(dir.path())
+}
+
+fn check_dir(dir: &Path) -> Outcome {
     let truth: Truth =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("truth.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.join("truth.json")).unwrap()).unwrap();
     let mut worst_nk: f64 = 0.0;
     let mut worst_pct: f64 = 0.0;
     let mut moved = [0.0f64; 3];
     let mut failures = Vec::new();
     for (name, t) in &truth.files {
-        let sample = nkflow::fcs::read(&dir.path().join(name)).unwrap();
+        let sample = nkflow::fcs::read(&dir.join(name)).unwrap();
         let e = gate(&sample, Steps::ALL, t.beads_per_tube, t.blood_volume_ul);
         let small = t.nk_events < 500;
         let (tol_nk, tol_pct) = if small { (0.10, 5.0) } else { (0.03, 2.0) };
@@ -163,4 +168,57 @@ fn reference_gating_recovers_truth_and_every_gate_matters() {
             100.0 * moved[k]
         );
     }
+}
+
+/// The settings of the documented command that made `fcs-samples/`
+/// (README: `nkflow simulate -o fcs-samples --seed 5 --samples 12 --events
+/// 20000 --clog-fraction 0.15`).
+fn bundled_settings() -> Settings {
+    Settings {
+        seed: 5,
+        samples: 12,
+        events: Some(20_000),
+        clog_fraction: 0.15,
+        ..Settings::default()
+    }
+}
+
+#[test]
+fn bundled_cohort_is_what_the_documented_command_writes_and_is_solvable() {
+    let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("fcs-samples");
+    let fresh = tempfile::tempdir().unwrap();
+    write_cohort(&bundled_settings(), fresh.path()).unwrap();
+    let mut names: Vec<String> = std::fs::read_dir(fresh.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names.len(),
+        14,
+        "12 FCS files + samplesheet + truth: {names:?}"
+    );
+    for name in &names {
+        let a = std::fs::read(fresh.path().join(name)).unwrap();
+        let b = std::fs::read(bundled.join(name)).unwrap_or_else(|e| {
+            panic!("fcs-samples/{name}: {e} (regenerate with the README command)")
+        });
+        assert!(
+            a == b,
+            "fcs-samples/{name} differs from what the README command writes; regenerate it"
+        );
+    }
+    let total: u64 = names
+        .iter()
+        .map(|n| std::fs::metadata(bundled.join(n)).unwrap().len())
+        .sum();
+    assert!(total <= 15_000_000, "fcs-samples/ holds {total} bytes");
+
+    let o = check_dir(&bundled);
+    println!(
+        "fcs-samples: worst NK/µL error {:.2}%, worst phenotype error {:.2} points",
+        100.0 * o.worst_nk,
+        o.worst_pct
+    );
+    assert!(o.failures.is_empty(), "{:#?}", o.failures);
 }
