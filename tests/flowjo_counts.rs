@@ -377,3 +377,59 @@ fn group_template_applies_to_unmatched_files() {
     );
     assert_eq!(templ["upper_right"], (Some(50605), None, String::new()));
 }
+
+/// The exported pipeline, run by the pipeline engine on the same file, gives
+/// the workspace's counts: FlowJo's for the quadrants, ours for the fixture's
+/// rectangles, complement and polygon (linear axes: exact); the ellipse's
+/// 256-gon within 0.01 % of the exact ellipse.
+#[test]
+fn exported_pipeline_counts_like_the_workspace() {
+    let Some(fcs) =
+        common::require_shared("flowjo/simple_diamond_example/test_data_diamond_01.fcs")
+    else {
+        return;
+    };
+    let dir = fcs.parent().unwrap().to_path_buf();
+    for (wsp, opts) in [
+        (
+            dir.join("simple_diamond_example_quad_gate.wsp"),
+            analyze::Options::default(),
+        ),
+        (
+            fixture("unsupported_and_missing.wsp"),
+            analyze::Options {
+                fcs_dir: Some(dir.clone()),
+                group: None,
+            },
+        ),
+    ] {
+        let ws = flowjo::read(&wsp).unwrap();
+        let a = analyze::analyze(&ws, &wsp, &opts).unwrap();
+        let ours = counts(&a, "test_data_diamond_01.fcs");
+        let x = analyze::export_pipeline(&ws, &wsp, &opts).unwrap();
+        let sample = nkflow::fcs::read(&fcs).unwrap();
+        let gated = nkflow::pipeline::engine::gate_sample(
+            &x.pipeline,
+            sample,
+            &std::collections::BTreeMap::new(),
+        )
+        .unwrap();
+        let mut compared = 0;
+        for line in x.pipeline.description.lines().skip(1) {
+            let (id, path) = line.trim().split_once(" = ").unwrap();
+            let p = gated.population(id).unwrap();
+            let expected = ours[path].0.unwrap() as i64;
+            if path == "Ellipse" {
+                assert!(
+                    (p.count as i64 - expected).abs() <= 20,
+                    "{path}: {} vs {expected}",
+                    p.count
+                );
+            } else {
+                assert_eq!(p.count as i64, expected, "{}: {path}", wsp.display());
+            }
+            compared += 1;
+        }
+        assert!(compared >= 4, "{compared}");
+    }
+}
