@@ -38,7 +38,7 @@ pub enum Error {
     GatingFile {
         path: PathBuf,
         #[source]
-        source: crate::gating::GatingError,
+        source: Box<crate::gating::GatingError>,
     },
     /// A batch run could not start or write its outputs.
     #[error(transparent)]
@@ -46,6 +46,9 @@ pub enum Error {
     /// A FlowJo workspace could not be read or applied.
     #[error(transparent)]
     FlowJo(#[from] crate::flowjo::FlowJoError),
+    /// A simulated cohort could not be planned or written.
+    #[error(transparent)]
+    Simulate(#[from] crate::simulate::SimulateError),
     /// A message for errors that come from the command line itself.
     #[error("{0}")]
     Usage(String),

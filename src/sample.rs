@@ -148,6 +148,23 @@ impl Channel {
             raw
         }
     }
+
+    /// Converts a stored column of this channel to the FCS scale in place.
+    /// The time channel takes only `$TIMESTEP`: instruments (BD FACSDiva)
+    /// also write a `$PnG` for Time, equal to the time step, which is not an
+    /// amplifier gain — FlowIO/FlowKit ignore it, and so do we.
+    pub fn scale_column(&self, timestep: Option<f64>, col: &mut [f64]) {
+        if self.is_time() {
+            if let Some(t) = timestep {
+                col.iter_mut().for_each(|x| *x *= t);
+            }
+        } else if let Some((f1, f2)) = self.log {
+            let k = f1 / self.range;
+            col.iter_mut().for_each(|x| *x = f2 * 10f64.powf(k * *x));
+        } else if let Some(g) = self.gain {
+            col.iter_mut().for_each(|x| *x /= g);
+        }
+    }
 }
 
 /// Which units the events are in.
@@ -252,15 +269,7 @@ impl Sample {
         }
         let timestep = self.timestep();
         for (j, ch) in self.channels.iter().enumerate() {
-            let col = self.events.column_mut(j);
-            if let Some((f1, f2)) = ch.log {
-                let k = f1 / ch.range;
-                col.iter_mut().for_each(|x| *x = f2 * 10f64.powf(k * *x));
-            } else if let Some(g) = ch.gain {
-                col.iter_mut().for_each(|x| *x /= g);
-            } else if let (true, Some(t)) = (ch.is_time(), timestep) {
-                col.iter_mut().for_each(|x| *x *= t);
-            }
+            ch.scale_column(timestep, self.events.column_mut(j));
         }
         self.scale = Scale::Fcs;
     }

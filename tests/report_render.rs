@@ -13,9 +13,10 @@ use nkflow::report::{
 };
 use report_support::*;
 
-/// Decodes a PNG to RGB bytes.
+/// Decodes a PNG (indexed or RGB) to RGB bytes.
 fn decode(png_bytes: &[u8]) -> (u32, u32, Vec<u8>) {
-    let dec = png::Decoder::new(png_bytes);
+    let mut dec = png::Decoder::new(png_bytes);
+    dec.set_transformations(png::Transformations::EXPAND);
     let mut reader = dec.read_info().unwrap();
     let mut buf = vec![0; reader.output_buffer_size()];
     let info = reader.next_frame(&mut buf).unwrap();

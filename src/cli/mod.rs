@@ -6,7 +6,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod convert;
+pub mod gate;
 pub mod info;
+pub mod simulate;
+pub mod workspace;
 
 /// nkflow: FCS files in, NK-cell trial tables and QC reports out.
 #[derive(Debug, Parser)]
@@ -18,22 +22,38 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Write all events of an FCS file as CSV (FCS scale, optionally
+    /// compensated and transformed; --raw for the stored values).
+    Convert(convert::ConvertArgs),
     /// Show what FCS files hold: version, instrument, events × channels,
     /// channel table, spillover, warnings (`--json`: one object per file).
     Info(info::InfoArgs),
+    /// Apply a Gating-ML 2.0 file to FCS files: counts per population, or
+    /// per-event membership.
+    Gate(gate::GateArgs),
+    /// Simulate a cohort of NK-panel FCS files with known truth (N files,
+    /// samplesheet.csv, truth.json).
+    Simulate(simulate::SimulateArgs),
     /// Print the version (placeholder until the first real subcommand lands).
     Version,
+    /// Apply a FlowJo workspace (.wsp) to its FCS files and compare with
+    /// FlowJo's saved counts (populations.csv, summary.txt).
+    Workspace(workspace::WorkspaceArgs),
 }
 
 /// Runs the parsed command line and maps errors to a message on stderr and a
 /// non-zero exit code.
 pub fn run(cli: Cli) -> ExitCode {
     let result: crate::Result<ExitCode> = match cli.command {
+        Command::Convert(args) => convert::run(&args),
         Command::Info(args) => info::run(&args),
+        Command::Gate(args) => gate::run(args),
+        Command::Simulate(args) => simulate::run(&args),
         Command::Version => {
             println!("nkflow {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Workspace(args) => workspace::run(&args),
     };
     match result {
         Ok(code) => code,

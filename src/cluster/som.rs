@@ -156,87 +156,102 @@ impl CodeBook {
         rows
     }
 
-    /// Squared Euclidean distances from `x` to every lane, into `out`
-    /// (`lanes` long). Each lane sums its markers in marker order.
-    #[inline(always)]
-    fn sq_dists(&self, x: &[f32], out: &mut [f32]) {
-        out.fill(0.0);
-        for (&xj, lane) in x.iter().zip(self.t.chunks_exact(self.lanes)) {
-            for (o, &c) in out.iter_mut().zip(lane) {
-                let diff = xj - c;
-                *o += diff * diff;
-            }
-        }
-    }
-
-    /// The nearest node to `x` (first of equal distances), with the squared
-    /// distance. `scratch` is `lanes` long.
+    /// The nearest node to `x` (first of equal distances). `scratch` is
+    /// `lanes` long and receives the squared distances.
+    ///
+    /// Blocked by [`LANE_PAD`] nodes: a block's 16 sums stay in registers
+    /// while the markers are added in marker order, so each node's distance
+    /// is the same sequence of operations as a plain scalar loop.
     #[inline(always)]
     pub(crate) fn nearest(&self, x: &[f32], scratch: &mut [f32]) -> usize {
-        self.sq_dists(x, scratch);
-        first_min(&scratch[..self.n_nodes])
-    }
-}
-
-/// Index of the first minimum. A lane-wise minimum first (vectorises), then
-/// the first position holding it, which is exactly "strictly smaller wins"
-/// scanning in order.
-#[inline(always)]
-fn first_min(d: &[f32]) -> usize {
-    let mut m = [f32::INFINITY; LANE_PAD];
-    let mut chunks = d.chunks_exact(LANE_PAD);
-    for chunk in &mut chunks {
-        for (mi, &v) in m.iter_mut().zip(chunk) {
-            *mi = if v < *mi { v } else { *mi };
+        // Per lane: the smallest distance seen and the first block holding
+        // it (strictly smaller wins, so earlier blocks win ties).
+        let mut lane_min = [f32::INFINITY; LANE_PAD];
+        let mut lane_block = [0u32; LANE_PAD];
+        for (b, out) in scratch.chunks_exact_mut(LANE_PAD).enumerate() {
+            let mut acc = [0.0f32; LANE_PAD];
+            for (j, &xj) in x.iter().enumerate() {
+                let off = j * self.lanes + b * LANE_PAD;
+                for (a, &c) in acc.iter_mut().zip(&self.t[off..off + LANE_PAD]) {
+                    let diff = xj - c;
+                    *a += diff * diff;
+                }
+            }
+            for (((m, blk), o), &a) in lane_min
+                .iter_mut()
+                .zip(lane_block.iter_mut())
+                .zip(out.iter_mut())
+                .zip(&acc)
+            {
+                *o = a;
+                let better = a < *m;
+                *m = if better { a } else { *m };
+                *blk = if better { b as u32 } else { *blk };
+            }
         }
+        // The first node overall with the smallest distance: among lanes
+        // holding it, the smallest node index.
+        let best = lane_min.iter().copied().fold(f32::INFINITY, f32::min);
+        lane_min
+            .iter()
+            .zip(&lane_block)
+            .enumerate()
+            .filter(|(_, (&m, _))| m == best)
+            .map(|(l, (_, &blk))| blk as usize * LANE_PAD + l)
+            .min()
+            .unwrap_or(0)
     }
-    let mut best = m.iter().copied().fold(f32::INFINITY, f32::min);
-    for &v in chunks.remainder() {
-        best = if v < best { v } else { best };
-    }
-    d.iter().position(|&v| v == best).unwrap_or(0)
 }
 
 /// Grid neighbourhoods, precomputed per winner: the grid distance to every
 /// lane (padding lanes infinitely far), and the nodes sorted by grid
 /// distance so that "all nodes within r" is a prefix.
 struct Neighbourhoods {
-    n_nodes: usize,
     /// `n_nodes × lanes` grid distances.
     dist: Vec<f32>,
     /// `n_nodes × n_nodes`: nodes ordered by (distance, index).
     order: Vec<u32>,
-    /// `n_nodes × n_nodes`: the distances in that order.
-    order_dist: Vec<f32>,
+    /// Largest grid distance.
+    max_radius: usize,
+    /// `n_nodes × (max_radius + 1)`: nodes within distance r of the winner.
+    within: Vec<u32>,
 }
 
 impl Neighbourhoods {
     fn new(grid: Grid, lanes: usize) -> Self {
         let n = grid.n_nodes();
         let mut dist = vec![f32::INFINITY; n * lanes];
+        let max_radius = grid.xdim.max(grid.ydim).saturating_sub(1);
         let mut order = Vec::with_capacity(n * n);
-        let mut order_dist = Vec::with_capacity(n * n);
+        let mut within = vec![0u32; n * (max_radius + 1)];
         for w in 0..n {
             for c in 0..n {
-                dist[w * lanes + c] = grid.distance(w, c) as f32;
+                let d = grid.distance(w, c);
+                dist[w * lanes + c] = d as f32;
+                for r in d..=max_radius {
+                    within[w * (max_radius + 1) + r] += 1;
+                }
             }
             let mut nodes: Vec<u32> = (0..n as u32).collect();
             nodes.sort_by_key(|&c| (grid.distance(w, c as usize), c));
-            order_dist.extend(nodes.iter().map(|&c| grid.distance(w, c as usize) as f32));
             order.extend(nodes);
         }
         Neighbourhoods {
-            n_nodes: n,
             dist,
             order,
-            order_dist,
+            max_radius,
+            within,
         }
     }
 
-    /// How many nodes lie within `threshold` of `winner`.
+    /// How many nodes lie within `threshold` of `winner`. Grid distances
+    /// are whole numbers, so this is a table lookup at `⌊threshold⌋`.
     fn count_within(&self, winner: usize, threshold: f32) -> usize {
-        let row = &self.order_dist[winner * self.n_nodes..(winner + 1) * self.n_nodes];
-        row.partition_point(|&d| d <= threshold)
+        if threshold < 0.0 {
+            return 0;
+        }
+        let r = (threshold as usize).min(self.max_radius);
+        self.within[winner * (self.max_radius + 1) + r] as usize
     }
 }
 
@@ -258,9 +273,85 @@ pub(crate) fn initial_codes(
 }
 
 /// Trains the map on `data` (row-major `n × dim` `f32`) from `init` codes
-/// (node-major), returning the codes node-major. `data` must hold at least
-/// one event; the caller checks.
+/// (node-major), returning the codes node-major.
+///
+/// Runs the same code compiled for the widest vector unit the CPU has
+/// (AVX-512, AVX2, else the baseline). The result is identical on all of
+/// them: every lane does the same IEEE operations in the same order and no
+/// multiply-add is fused; only the number of lanes per instruction differs.
 pub(crate) fn train(
+    data: &[f32],
+    dim: usize,
+    init: &[f32],
+    settings: &SomSettings,
+    rng: &mut ChaCha8Rng,
+) -> Vec<f32> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F (checked just above).
+            return unsafe { isa::train_avx512(data, dim, init, settings, rng) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            return unsafe { isa::train_avx2(data, dim, init, settings, rng) };
+        }
+    }
+    train_generic(data, dim, init, settings, rng)
+}
+
+/// The ISA-specific instances of the hot loops (same source, wider lanes).
+#[cfg(target_arch = "x86_64")]
+mod isa {
+    use super::*;
+
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn train_avx512(
+        data: &[f32],
+        dim: usize,
+        init: &[f32],
+        settings: &SomSettings,
+        rng: &mut ChaCha8Rng,
+    ) -> Vec<f32> {
+        train_generic(data, dim, init, settings, rng)
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn train_avx2(
+        data: &[f32],
+        dim: usize,
+        init: &[f32],
+        settings: &SomSettings,
+        rng: &mut ChaCha8Rng,
+    ) -> Vec<f32> {
+        train_generic(data, dim, init, settings, rng)
+    }
+
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn map_chunk_avx512(
+        book: &CodeBook,
+        columns: &[&[f64]],
+        mask: Option<&[bool]>,
+        start: usize,
+        chunk: &mut [Option<u16>],
+    ) {
+        map_chunk_generic(book, columns, mask, start, chunk)
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn map_chunk_avx2(
+        book: &CodeBook,
+        columns: &[&[f64]],
+        mask: Option<&[bool]>,
+        start: usize,
+        chunk: &mut [Option<u16>],
+    ) {
+        map_chunk_generic(book, columns, mask, start, chunk)
+    }
+}
+
+#[inline(always)]
+fn train_generic(
     data: &[f32],
     dim: usize,
     init: &[f32],
@@ -284,8 +375,6 @@ pub(crate) fn train(
     let mut change = 1.0f64;
     let mut change_lanes = vec![0.0f32; lanes];
     let mut dists = vec![0.0f32; lanes];
-    let mut weight = vec![0.0f32; lanes];
-    let mut moved = vec![0.0f32; lanes];
     let mut ahead = [0usize; PREFETCH];
     for slot in ahead.iter_mut() {
         *slot = rng.gen_range(0..n);
@@ -318,36 +407,76 @@ pub(crate) fn train(
             let nodes = &hood.order[winner * n_nodes..winner * n_nodes + count];
             for &c in nodes {
                 let c = c as usize;
+                // A local sum per node keeps the chain of additions short
+                // (one running f64 total serialised every update).
+                let mut moved = 0.0f32;
                 for (j, &xj) in x.iter().enumerate() {
                     let code = &mut book.t[j * lanes + c];
                     let diff = xj - *code;
-                    change += diff.abs() as f64;
+                    moved += diff.abs();
                     *code += diff * alpha;
                 }
+                change_lanes[c] += moved;
             }
         } else {
             let row = &hood.dist[winner * lanes..(winner + 1) * lanes];
-            for ((w, m), &g) in weight.iter_mut().zip(moved.iter_mut()).zip(row) {
-                let inside = g <= thr;
-                *w = if inside { alpha } else { 0.0 };
-                *m = if inside { 1.0 } else { 0.0 };
-            }
-            for (&xj, lane) in x.iter().zip(book.t.chunks_exact_mut(lanes)) {
-                for (((code, &w), &m), ch) in lane
-                    .iter_mut()
-                    .zip(&weight)
-                    .zip(&moved)
-                    .zip(change_lanes.iter_mut())
-                {
-                    let diff = xj - *code;
-                    *ch += diff.abs() * m;
-                    *code += diff * w;
-                }
-            }
+            dense_update(&mut book, x, row, thr, alpha, &mut change_lanes);
         }
         threshold -= threshold_step;
     }
     book.to_rows()
+}
+
+/// Moves every node within `thr` grid distance (per `row`) towards `x` by
+/// `alpha`, block by block; blocks with no node inside are skipped. Each
+/// moved node gets exactly `code += (x − code) · alpha`; the others are not
+/// written.
+#[inline(always)]
+fn dense_update(
+    book: &mut CodeBook,
+    x: &[f32],
+    row: &[f32],
+    thr: f32,
+    alpha: f32,
+    change_lanes: &mut [f32],
+) {
+    let lanes = book.lanes;
+    for (b, (grid_d, ch)) in row
+        .chunks_exact(LANE_PAD)
+        .zip(change_lanes.chunks_exact_mut(LANE_PAD))
+        .enumerate()
+    {
+        let mut w = [0.0f32; LANE_PAD];
+        let mut m = [0.0f32; LANE_PAD];
+        let mut any = false;
+        for ((wl, ml), &g) in w.iter_mut().zip(m.iter_mut()).zip(grid_d) {
+            let inside = g <= thr;
+            any |= inside;
+            *wl = if inside { alpha } else { 0.0 };
+            *ml = if inside { 1.0 } else { 0.0 };
+        }
+        if !any {
+            continue;
+        }
+        let mut acc = [0.0f32; LANE_PAD];
+        for (j, &xj) in x.iter().enumerate() {
+            let off = j * lanes + b * LANE_PAD;
+            for (((code, &wl), &ml), a) in book.t[off..off + LANE_PAD]
+                .iter_mut()
+                .zip(&w)
+                .zip(&m)
+                .zip(acc.iter_mut())
+            {
+                let diff = xj - *code;
+                *a += diff.abs() * ml;
+                // For nodes outside, diff · 0 = ±0 and code ± 0 = code.
+                *code += diff * wl;
+            }
+        }
+        for (c, a) in ch.iter_mut().zip(&acc) {
+            *c += a;
+        }
+    }
 }
 
 /// Hints the CPU to fetch event `i`'s row; a no-op where not supported.
@@ -389,20 +518,43 @@ pub(crate) fn map_columns(
         .enumerate()
         .for_each(|(ci, chunk)| {
             let start = ci * MAP_CHUNK;
-            let mut x = vec![0.0f32; book.dim];
-            let mut scratch = vec![0.0f32; book.lanes];
-            for (o, slot) in chunk.iter_mut().enumerate() {
-                let i = start + o;
-                if mask.is_some_and(|m| !m.get(i).copied().unwrap_or(false)) {
-                    continue;
+            #[cfg(target_arch = "x86_64")]
+            {
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU supports AVX-512F (checked just above).
+                    return unsafe { isa::map_chunk_avx512(book, columns, mask, start, chunk) };
                 }
-                for (xj, col) in x.iter_mut().zip(columns) {
-                    *xj = col.get(i).copied().unwrap_or(0.0) as f32;
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU supports AVX2 (checked just above).
+                    return unsafe { isa::map_chunk_avx2(book, columns, mask, start, chunk) };
                 }
-                *slot = Some(book.nearest(&x, &mut scratch) as u16);
             }
+            map_chunk_generic(book, columns, mask, start, chunk)
         });
     out
+}
+
+/// Maps events `start..start + chunk.len()`.
+#[inline(always)]
+fn map_chunk_generic(
+    book: &CodeBook,
+    columns: &[&[f64]],
+    mask: Option<&[bool]>,
+    start: usize,
+    chunk: &mut [Option<u16>],
+) {
+    let mut x = vec![0.0f32; book.dim];
+    let mut scratch = vec![0.0f32; book.lanes];
+    for (o, slot) in chunk.iter_mut().enumerate() {
+        let i = start + o;
+        if mask.is_some_and(|m| !m.get(i).copied().unwrap_or(false)) {
+            continue;
+        }
+        for (xj, col) in x.iter_mut().zip(columns) {
+            *xj = col.get(i).copied().unwrap_or(0.0) as f32;
+        }
+        *slot = Some(book.nearest(&x, &mut scratch) as u16);
+    }
 }
 
 /// Maps row-major `f32` events to their nearest node, in parallel.

@@ -289,6 +289,93 @@ pub(super) fn parse_csv(text: &str) -> Result<Matrix, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sample::{Channel, Keywords, Scale};
+    use crate::EventMatrix;
+
+    fn sample(names: &[&str], keywords: &[(&str, &str)]) -> Sample {
+        let mut k = Keywords::new();
+        for (key, v) in keywords {
+            k.insert(key, *v);
+        }
+        let channels: Vec<Channel> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| Channel {
+                number: i + 1,
+                name: n.to_string(),
+                label: None,
+                range: 1024.0,
+                bits: 16,
+                gain: None,
+                log: None,
+            })
+            .collect();
+        Sample {
+            source: "test.fcs".into(),
+            fcs_version: "3.0".into(),
+            dataset: 0,
+            n_datasets: 1,
+            keywords: k,
+            channels,
+            events: EventMatrix::zeros(names.iter().map(|s| s.to_string()).collect(), 1),
+            scale: Scale::Fcs,
+            warnings: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn keyword_precedence() {
+        let s = sample(
+            &["FSC-H", "FL1-H", "FL2-H"],
+            &[
+                ("SPILL", "2,FL1-H,FL2-H,1,0.3,0,1"),
+                ("$SPILLOVER", "2,FL1-H,FL2-H,1,0.1,0,1"),
+                ("$DFC1TO2", "50"),
+            ],
+        );
+        let m = from_sample(&s).unwrap().unwrap();
+        assert_eq!(m.values()[1], 0.1);
+        let s = sample(
+            &["FSC-H", "FL1-H", "FL2-H"],
+            &[("SPILL", "2,FL1-H,FL2-H,1,0.3,0,1"), ("$DFC1TO2", "50")],
+        );
+        assert_eq!(from_sample(&s).unwrap().unwrap().values()[1], 0.3);
+        assert!(from_sample(&sample(&["FSC-H"], &[])).unwrap().is_none());
+    }
+
+    #[test]
+    fn dfc_percentages_over_present_detectors() {
+        // Navios-style: FL1..FL3 listed, only FL1 and FL3 recorded.
+        let s = sample(
+            &["FS INT LIN", "FL1 INT LOG", "FL3 INT LOG", "FL10 INT LOG"],
+            &[
+                ("$DFC1TO3", "13.4"),
+                ("$DFC3TO1", "1.2"),
+                ("$DFC2TO1", "44.8"),
+                ("$DFC1TO1", "0.0"),
+            ],
+        );
+        let m = from_sample(&s).unwrap().unwrap();
+        assert_eq!(
+            m.detectors(),
+            &["FL1 INT LOG".to_string(), "FL3 INT LOG".to_string()]
+        );
+        assert_eq!(m.values(), &[1.0, 0.134, 0.012, 1.0]);
+    }
+
+    #[test]
+    fn comp_without_names_uses_fluorescence_channels() {
+        let s = sample(
+            &["FSC-H", "SSC-H", "FL1-H", "FL2-H", "Time"],
+            &[("$COMP", "2,1,0.25,0,1")],
+        );
+        let m = from_sample(&s).unwrap().unwrap();
+        assert_eq!(m.detectors(), &["FL1-H".to_string(), "FL2-H".to_string()]);
+        assert_eq!(m.values(), &[1.0, 0.25, 0.0, 1.0]);
+        let bad = sample(&["FL1-H"], &[("$COMP", "2,1,0,0,1")]);
+        let e = from_sample(&bad).unwrap_err().to_string();
+        assert!(e.contains("$COMP") && e.contains("n = 2"), "{e}");
+    }
 
     #[test]
     fn spillover_keyword_is_row_major() {

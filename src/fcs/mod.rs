@@ -31,7 +31,7 @@ use std::path::Path;
 
 pub use error::{FcsError, Segment};
 pub use reader::Reader;
-pub use writer::{write, write_to};
+pub use writer::{write, write_to, write_to_with, write_with, Endian, ValueType, WriteOptions};
 
 use crate::sample::Sample;
 

@@ -95,6 +95,11 @@ impl Reader {
         let mut index = 0usize;
         let mut target = None;
         let mut chain_warnings = Vec::new();
+        // Data sets may point their TEXT at the same bytes; bounding the TEXT
+        // parsed along the chain keeps a crafted chain from taking
+        // quadratic time.
+        let budget = len.saturating_mul(4).saturating_add(1 << 20);
+        let mut parsed_bytes = 0u64;
         let count = loop {
             let parsed = match self.parse_text_segments(name, src, base) {
                 Ok(p) => p,
@@ -107,7 +112,27 @@ impl Reader {
                     break index;
                 }
             };
-            let next = next_dataset(&parsed, len, &mut chain_warnings);
+            parsed_bytes = parsed_bytes.saturating_add(parsed.text.1 - parsed.text.0 + 1);
+            let mut next = next_dataset(&parsed, len, &mut chain_warnings);
+            if next.is_some() && parsed_bytes > budget {
+                if index < k {
+                    return Err(FcsError::Invalid {
+                        file: name.to_string(),
+                        segment: Segment::Text,
+                        offset: Some(base),
+                        keyword: Some("$NEXTDATA".into()),
+                        message: format!(
+                            "the $NEXTDATA chain re-reads the same TEXT bytes over and over ({} data sets so far); data set {k} is not reachable",
+                            index + 1
+                        ),
+                    });
+                }
+                chain_warnings.push(format!(
+                    "TEXT: the $NEXTDATA chain re-reads the same bytes; stopped counting data sets after {}",
+                    index + 1
+                ));
+                next = None;
+            }
             if index == k {
                 target = Some(parsed);
             }
@@ -491,13 +516,25 @@ fn resolve_data(
                 .find(|&c| starts_ok(c.0) && fits(c) && c.1 >= c.0);
             match roomy {
                 Some(c) => {
-                    warnings.push(format!(
-                        "DATA: segment {} is {} bytes but $TOT × {w} = {} bytes; the first {} bytes are read",
-                        describe(c),
-                        thousands(c.1 - c.0 + 1),
-                        thousands(needed.unwrap_or(0)),
-                        thousands(needed.unwrap_or(0))
-                    ));
+                    let declared = c.1 - c.0 + 1;
+                    let need = needed.unwrap_or(0);
+                    warnings.push(if declared > need {
+                        format!(
+                            "DATA: segment {} is {} bytes but $TOT × {w} = {} bytes; the first {} bytes are read",
+                            describe(c),
+                            thousands(declared),
+                            thousands(need),
+                            thousands(need)
+                        )
+                    } else {
+                        format!(
+                            "DATA: segment {} is {} bytes, short of $TOT × {w} = {} bytes; the file holds them, so {} bytes from its start are read",
+                            describe(c),
+                            thousands(declared),
+                            thousands(need),
+                            thousands(need)
+                        )
+                    });
                     c
                 }
                 None => {
@@ -568,5 +605,182 @@ pub fn empty_sample() -> Sample {
         events: EventMatrix::zeros(Vec::new(), 0),
         scale: Scale::Raw,
         warnings: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::fcs::read_bytes;
+
+    /// TEXT always occupies bytes 58–569 (space-padded), DATA follows at 570.
+    fn fcs(header_data: (&str, &str), keywords: &[(&str, &str)], data: &[u8]) -> Vec<u8> {
+        let mut text = String::from("/");
+        for (k, v) in keywords {
+            text.push_str(&format!("{k}/{v}/"));
+        }
+        assert!(text.len() <= 512);
+        let text = format!("{text:<512}");
+        let mut b = format!(
+            "FCS3.0    {:>8}{:>8}{:>8}{:>8}{:>8}{:>8}",
+            58, 569, header_data.0, header_data.1, 0, 0
+        )
+        .into_bytes();
+        b.extend_from_slice(text.as_bytes());
+        b.extend_from_slice(data);
+        b
+    }
+
+    /// Two 16-bit big-endian events of two channels, with flag bits above $PnR.
+    const DATA: [u8; 8] = [0xFC, 0x05, 0x00, 0x07, 0x00, 0x09, 0x04, 0x01];
+
+    fn keywords<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+        let mut k = vec![
+            ("$DATATYPE", "I"),
+            ("$BYTEORD", "4,3,2,1"),
+            ("$MODE", "L"),
+            ("$PAR", "2"),
+            ("$P1N", "FSC"),
+            ("$P1B", "16"),
+            ("$P1R", "1024"),
+            ("$P2N", "SSC"),
+            ("$P2B", "16"),
+            ("$P2R", "1024"),
+        ];
+        k.extend_from_slice(extra);
+        k
+    }
+
+    #[test]
+    fn masks_and_byte_order() {
+        let b = fcs(("570", "577"), &keywords(&[("$TOT", "2")]), &DATA);
+        let s = read_bytes("t.fcs", &b, 0).unwrap();
+        assert_eq!(s.events.column(0), &[5.0, 9.0]);
+        assert_eq!(s.events.column(1), &[7.0, 1.0]);
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+    }
+
+    #[test]
+    fn implausible_header_offsets_fall_back_to_text() {
+        let text_ok = [("$TOT", "2"), ("$BEGINDATA", "570"), ("$ENDDATA", "577")];
+        // HEADER DATA start inside TEXT.
+        let b = fcs(("100", "107"), &keywords(&text_ok), &DATA);
+        let s = read_bytes("t.fcs", &b, 0).unwrap();
+        assert_eq!(s.events.column(0), &[5.0, 9.0]);
+        assert!(
+            s.warnings[0].message.contains("implausible"),
+            "{:?}",
+            s.warnings
+        );
+        // HEADER DATA end beyond the end of the file.
+        let b = fcs(("570", "999"), &keywords(&text_ok), &DATA);
+        assert_eq!(
+            read_bytes("t.fcs", &b, 0).unwrap().events.column(1),
+            &[7.0, 1.0]
+        );
+        // HEADER blank (offsets above 99,999,999 are written there as blanks).
+        let b = fcs(("", ""), &keywords(&text_ok), &DATA);
+        let s = read_bytes("t.fcs", &b, 0).unwrap();
+        assert_eq!(s.events.column(1), &[7.0, 1.0]);
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+    }
+
+    #[test]
+    fn one_byte_past_and_missing_tot() {
+        let mut data = DATA.to_vec();
+        data.push(0);
+        let b = fcs(("570", "578"), &keywords(&[("$TOT", "2")]), &data);
+        let s = read_bytes("t.fcs", &b, 0).unwrap();
+        assert_eq!(s.n_events(), 2);
+        assert!(
+            s.warnings[0].message.contains("one byte past"),
+            "{:?}",
+            s.warnings
+        );
+        let b = fcs(("570", "577"), &keywords(&[]), &DATA);
+        let s = read_bytes("t.fcs", &b, 0).unwrap();
+        assert_eq!(s.n_events(), 2);
+        assert!(
+            s.warnings[0].message.contains("$TOT is missing"),
+            "{:?}",
+            s.warnings
+        );
+    }
+
+    #[test]
+    fn nextdata_chain_and_bad_links() {
+        let second = fcs(("570", "573"), &keywords(&[("$TOT", "1")]), &DATA[4..]);
+        let probe = fcs(
+            ("570", "577"),
+            &keywords(&[("$TOT", "2"), ("$NEXTDATA", "0000")]),
+            &DATA,
+        );
+        let next = format!("{:04}", probe.len());
+        let mut b = fcs(
+            ("570", "577"),
+            &keywords(&[("$TOT", "2"), ("$NEXTDATA", &next)]),
+            &DATA,
+        );
+        b.extend_from_slice(&second);
+        let s = read_bytes("t.fcs", &b, 1).unwrap();
+        assert_eq!((s.dataset, s.n_datasets, s.n_events()), (1, 2, 1));
+        assert_eq!(s.events.column(0), &[9.0]);
+        let s = read_bytes("t.fcs", &b, 0).unwrap();
+        assert_eq!((s.n_datasets, s.n_events()), (2, 2));
+        let e = read_bytes("t.fcs", &b, 2).unwrap_err().to_string();
+        assert!(e.contains("holds 2 data set"), "{e}");
+        // A link beyond the end of the file is reported, not followed.
+        let b = fcs(
+            ("570", "577"),
+            &keywords(&[("$TOT", "2"), ("$NEXTDATA", "9999")]),
+            &DATA,
+        );
+        let s = read_bytes("t.fcs", &b, 0).unwrap();
+        assert_eq!(s.n_datasets, 1);
+        assert!(
+            s.warnings.iter().any(|w| w.message.contains("$NEXTDATA")),
+            "{:?}",
+            s.warnings
+        );
+    }
+
+    #[test]
+    fn chain_rereading_one_text_is_cut_short() {
+        // 2,000 HEADERs back to back, all pointing at one 1 MB TEXT whose
+        // $NEXTDATA = 58 leads to the next HEADER: 2 GB of parsing unless
+        // the chain's TEXT budget stops it.
+        let n = 2000u64;
+        let mut text = String::from("/$NEXTDATA/58/");
+        for (k, v) in keywords(&[("$TOT", "0")]) {
+            text.push_str(&format!("{k}/{v}/"));
+        }
+        while text.len() < 1 << 20 {
+            text.push_str("PADDING/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx/");
+        }
+        let text_start = n * 58;
+        let mut b = Vec::new();
+        for i in 0..n {
+            let base = i * 58;
+            let tb = text_start - base;
+            let te = tb + text.len() as u64 - 1;
+            b.extend_from_slice(
+                format!("FCS3.0    {tb:>8}{te:>8}{:>8}{:>8}{:>8}{:>8}", 0, 0, 0, 0).as_bytes(),
+            );
+        }
+        b.extend_from_slice(text.as_bytes());
+        let t = std::time::Instant::now();
+        let s = read_bytes("chain.fcs", &b, 0).unwrap();
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            t.elapsed()
+        );
+        assert!(s.n_datasets < 10, "{}", s.n_datasets);
+        assert!(
+            s.warnings.iter().any(|w| w.message.contains("re-reads")),
+            "{:?}",
+            s.warnings
+        );
+        let e = read_bytes("chain.fcs", &b, 1500).unwrap_err().to_string();
+        assert!(e.contains("not reachable"), "{e}");
     }
 }

@@ -41,9 +41,45 @@ const STRUCTURAL: [&str; 12] = [
     "$TOT",
 ];
 
+/// How the DATA segment encodes values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ValueType {
+    /// `$DATATYPE F`, 32 bits per value (the default).
+    #[default]
+    Float32,
+    /// `$DATATYPE I`, each channel in its own `Channel::bits` (8, 16, 32 or
+    /// 64): values are rounded and clamped to `0..2^bits`, as integer
+    /// instruments store them.
+    Int,
+}
+
+/// Byte order of the DATA segment (`$BYTEORD`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Endian {
+    /// `1,2,3,4` (the default).
+    #[default]
+    Little,
+    /// `4,3,2,1`.
+    Big,
+}
+
+/// Encoding options; the default (float32, little-endian) is what [`write`]
+/// uses. Other encodings exist so that tests and the simulator can produce
+/// files like every instrument does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WriteOptions {
+    pub value_type: ValueType,
+    pub endian: Endian,
+}
+
 /// Writes `sample` to `path` atomically: into a temporary file in the same
 /// directory, renamed over `path` only when complete.
 pub fn write(path: &Path, sample: &Sample) -> Result<(), FcsError> {
+    write_with(path, sample, &WriteOptions::default())
+}
+
+/// [`write`] with a chosen value type and byte order.
+pub fn write_with(path: &Path, sample: &Sample, opts: &WriteOptions) -> Result<(), FcsError> {
     let file = path.display().to_string();
     let io = |e: std::io::Error| FcsError::Io {
         file: file.clone(),
@@ -56,7 +92,7 @@ pub fn write(path: &Path, sample: &Sample) -> Result<(), FcsError> {
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
     {
         let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
-        write_named(&mut w, sample, &file)?;
+        write_named(&mut w, sample, &file, opts)?;
         w.flush().map_err(io)?;
     }
     tmp.persist(path).map_err(|e| io(e.error))?;
@@ -65,10 +101,84 @@ pub fn write(path: &Path, sample: &Sample) -> Result<(), FcsError> {
 
 /// Writes `sample` as FCS 3.1 to any writer.
 pub fn write_to(w: &mut impl Write, sample: &Sample) -> Result<(), FcsError> {
-    write_named(w, sample, "<stream>")
+    write_named(w, sample, "<stream>", &WriteOptions::default())
 }
 
-fn write_named(w: &mut impl Write, sample: &Sample, file: &str) -> Result<(), FcsError> {
+/// [`write_to`] with a chosen value type and byte order.
+pub fn write_to_with(
+    w: &mut impl Write,
+    sample: &Sample,
+    opts: &WriteOptions,
+) -> Result<(), FcsError> {
+    write_named(w, sample, "<stream>", opts)
+}
+
+/// Bytes per value of each channel under `opts`, or an error naming the
+/// channel whose `$PnB` cannot be written as integers.
+fn widths(sample: &Sample, opts: &WriteOptions, file: &str) -> Result<Vec<usize>, FcsError> {
+    sample
+        .channels
+        .iter()
+        .map(|ch| match opts.value_type {
+            ValueType::Float32 => Ok(4),
+            ValueType::Int => match ch.bits {
+                8 | 16 | 32 | 64 => Ok(ch.bits as usize / 8),
+                b => Err(FcsError::Write {
+                    file: file.to_string(),
+                    message: format!(
+                        "channel {} ({}) has $PnB {b}; integer data needs 8, 16, 32 or 64 bits",
+                        ch.number, ch.name
+                    ),
+                }),
+            },
+        })
+        .collect()
+}
+
+/// Encodes one value into `dst` (its width is the channel's).
+fn put_value(dst: &mut [u8], v: f64, opts: &WriteOptions) {
+    let big = opts.endian == Endian::Big;
+    match (opts.value_type, dst.len()) {
+        (ValueType::Float32, _) => {
+            let f = v as f32;
+            dst.copy_from_slice(&if big {
+                f.to_be_bytes()
+            } else {
+                f.to_le_bytes()
+            });
+        }
+        (ValueType::Int, width) => {
+            // Round and clamp to the bit width (NaN becomes 0).
+            let max = if width >= 8 {
+                u64::MAX as f64
+            } else {
+                ((1u64 << (8 * width)) - 1) as f64
+            };
+            let u = if v.is_nan() {
+                0
+            } else {
+                v.round().clamp(0.0, max) as u64
+            };
+            let bytes = if big {
+                u.to_be_bytes()
+            } else {
+                u.to_le_bytes()
+            };
+            if big {
+                dst.copy_from_slice(&bytes[8 - width..]);
+            } else {
+                dst.copy_from_slice(&bytes[..width]);
+            }
+        }
+    }
+}
+
+fn write_named(
+    w: &mut impl Write,
+    sample: &Sample,
+    file: &str,
+    opts: &WriteOptions,
+) -> Result<(), FcsError> {
     let fail = |message: String| FcsError::Write {
         file: file.to_string(),
         message,
@@ -89,9 +199,19 @@ fn write_named(w: &mut impl Write, sample: &Sample, file: &str) -> Result<(), Fc
         return Err(fail("a data set needs at least one channel".into()));
     }
     let n = sample.n_events();
-    let data_len = (n as u64) * (p as u64) * 4;
+    let width = widths(sample, opts, file)?;
+    let row_len: usize = width.iter().sum();
+    let offset: Vec<usize> = width
+        .iter()
+        .scan(0, |acc, &w| {
+            let o = *acc;
+            *acc += w;
+            Some(o)
+        })
+        .collect();
+    let data_len = (n as u64) * (row_len as u64);
 
-    let keywords = keyword_list(sample);
+    let keywords = keyword_list(sample, &width);
     let delimiter = DELIMITER_CANDIDATES
         .into_iter()
         .find(|&d| {
@@ -106,7 +226,7 @@ fn write_named(w: &mut impl Write, sample: &Sample, file: &str) -> Result<(), Fc
     let mut data = (0u64, 0u64);
     let mut text = Vec::new();
     for _ in 0..8 {
-        text = render_text(&keywords, delimiter, data, n, p);
+        text = render_text(&keywords, delimiter, data, n, p, opts);
         let text_end = HEADER_LEN as u64 + text.len() as u64 - 1;
         let next = if n == 0 {
             (0, 0)
@@ -133,18 +253,19 @@ fn write_named(w: &mut impl Write, sample: &Sample, file: &str) -> Result<(), Fc
     w.write_all(header.as_bytes()).map_err(io)?;
     w.write_all(&text).map_err(io)?;
 
-    // DATA: events row by row, float32 little-endian, a block at a time.
+    // DATA: events row by row, a block at a time.
     const BLOCK: usize = 4096;
-    let mut buf = vec![0u8; BLOCK * p * 4];
+    let mut buf = vec![0u8; BLOCK * row_len];
     let mut start = 0;
     while start < n {
         let m = BLOCK.min(n - start);
-        let rows = &mut buf[..m * p * 4];
+        let rows = &mut buf[..m * row_len];
         for j in 0..p {
             let col = &sample.events.column(j)[start..start + m];
-            for (row, &v) in rows.chunks_exact_mut(p * 4).zip(col) {
-                if let Some(dst) = row.get_mut(j * 4..j * 4 + 4) {
-                    dst.copy_from_slice(&(v as f32).to_le_bytes());
+            let (o, wj) = (offset[j], width[j]);
+            for (row, &v) in rows.chunks_exact_mut(row_len).zip(col) {
+                if let Some(dst) = row.get_mut(o..o + wj) {
+                    put_value(dst, v, opts);
                 }
             }
         }
@@ -155,7 +276,7 @@ fn write_named(w: &mut impl Write, sample: &Sample, file: &str) -> Result<(), Fc
 }
 
 /// Channel keywords, then the sample's own (non-structural) keywords.
-fn keyword_list(sample: &Sample) -> Vec<(String, String)> {
+fn keyword_list(sample: &Sample, width: &[usize]) -> Vec<(String, String)> {
     let p = sample.channels.len();
     let mut out = Vec::new();
     for (i, ch) in sample.channels.iter().enumerate() {
@@ -165,7 +286,8 @@ fn keyword_list(sample: &Sample) -> Vec<(String, String)> {
             out.push((format!("$P{n}S"), l.clone()));
         }
         out.push((format!("$P{n}R"), number(ch.range)));
-        out.push((format!("$P{n}B"), "32".into()));
+        let bytes = width.get(i).copied().unwrap_or(4);
+        out.push((format!("$P{n}B"), (8 * bytes).to_string()));
         let log = ch.log.filter(|_| sample.scale == Scale::Raw);
         out.push((
             format!("$P{n}E"),
@@ -210,6 +332,7 @@ fn render_text(
     data: (u64, u64),
     n: usize,
     p: usize,
+    opts: &WriteOptions,
 ) -> Vec<u8> {
     let mut t = vec![d];
     let mut put = |s: &str| {
@@ -228,8 +351,22 @@ fn render_text(
         ("$ENDSTEXT", "0".to_string()),
         ("$BEGINDATA", data.0.to_string()),
         ("$ENDDATA", data.1.to_string()),
-        ("$BYTEORD", "1,2,3,4".to_string()),
-        ("$DATATYPE", "F".to_string()),
+        (
+            "$BYTEORD",
+            match opts.endian {
+                Endian::Little => "1,2,3,4",
+                Endian::Big => "4,3,2,1",
+            }
+            .to_string(),
+        ),
+        (
+            "$DATATYPE",
+            match opts.value_type {
+                ValueType::Float32 => "F",
+                ValueType::Int => "I",
+            }
+            .to_string(),
+        ),
         ("$MODE", "L".to_string()),
         ("$NEXTDATA", "0".to_string()),
         ("$PAR", p.to_string()),
@@ -266,5 +403,89 @@ mod tests {
         assert_eq!(parameter_keyword("$PAR"), None);
         assert_eq!(number(262144.0), "262144");
         assert_eq!(number(0.5), "0.5");
+    }
+
+    fn two_channel_sample(bits: u32) -> Sample {
+        use crate::sample::{Channel, Keywords};
+        let ch = |n: usize, name: &str| Channel {
+            number: n,
+            name: name.into(),
+            label: None,
+            range: 1024.0,
+            bits,
+            gain: None,
+            log: None,
+        };
+        Sample {
+            source: "t".into(),
+            fcs_version: "3.1".into(),
+            dataset: 0,
+            n_datasets: 1,
+            keywords: Keywords::new(),
+            channels: vec![ch(1, "A"), ch(2, "B")],
+            events: crate::EventMatrix::from_columns(
+                vec!["A".into(), "B".into()],
+                vec![vec![0.4, 1023.0, -5.0], vec![2.5, 70_000.0, 7.0]],
+            )
+            .unwrap(),
+            scale: Scale::Raw,
+            warnings: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn integer_big_endian_round_trips_through_the_reader() {
+        let s = two_channel_sample(16);
+        let mut bytes = Vec::new();
+        let opts = WriteOptions {
+            value_type: ValueType::Int,
+            endian: Endian::Big,
+        };
+        write_to_with(&mut bytes, &s, &opts).unwrap();
+        let back = crate::fcs::read_bytes("t", &bytes, 0).unwrap();
+        assert_eq!(back.keywords.get("$DATATYPE"), Some("I"));
+        assert_eq!(back.keywords.get("$BYTEORD"), Some("4,3,2,1"));
+        assert_eq!(back.channels[0].bits, 16);
+        // Rounded and clamped at zero; 70,000 does not fit 16 bits → 65,535,
+        // which the reader masks to the $PnR range (1023).
+        assert_eq!(back.events.column(0), &[0.0, 1023.0, 0.0]);
+        assert_eq!(back.events.column(1)[0], 3.0);
+        assert_eq!(back.events.column(1)[2], 7.0);
+        // 2 channels × 2 bytes × 3 events of DATA.
+        assert_eq!(
+            bytes.len()
+                - back
+                    .keywords
+                    .get("$BEGINDATA")
+                    .unwrap()
+                    .parse::<usize>()
+                    .unwrap(),
+            12
+        );
+    }
+
+    #[test]
+    fn float_big_endian_round_trips() {
+        let s = two_channel_sample(32);
+        let mut bytes = Vec::new();
+        let opts = WriteOptions {
+            value_type: ValueType::Float32,
+            endian: Endian::Big,
+        };
+        write_to_with(&mut bytes, &s, &opts).unwrap();
+        let back = crate::fcs::read_bytes("t", &bytes, 0).unwrap();
+        assert_eq!(back.keywords.get("$BYTEORD"), Some("4,3,2,1"));
+        assert_eq!(back.events.column(0), &[0.4f32 as f64, 1023.0, -5.0]);
+    }
+
+    #[test]
+    fn integer_data_refuses_odd_bit_widths() {
+        let s = two_channel_sample(20);
+        let opts = WriteOptions {
+            value_type: ValueType::Int,
+            endian: Endian::Little,
+        };
+        let err = write_to_with(&mut Vec::new(), &s, &opts).unwrap_err();
+        assert!(err.to_string().contains("$PnB 20"), "{err}");
     }
 }

@@ -158,6 +158,10 @@ pub enum WspTransform {
         pos: f64,
         max_range: f64,
     },
+    /// A transform element this reader does not know (e.g. FlowJo's
+    /// `miltenyi`); kept so that gates needing the channel's display scale
+    /// fail with its name instead of silently using a linear axis.
+    Unsupported { element: String },
 }
 
 /// One node of the population hierarchy.

@@ -38,11 +38,22 @@ pub fn read(path: impl AsRef<Path>) -> Result<Workspace, FlowJoError> {
 pub fn parse_str(text: &str, source: &str) -> Result<Workspace, FlowJoError> {
     let doc = Document::parse(text).map_err(|e| {
         let pos = e.pos();
+        let (line, column, message) = match e {
+            // roxmltree places this at the root's start; the fault is the end.
+            roxmltree::Error::UnclosedRootNode => (
+                text.lines().count().max(1) as u32,
+                text.lines()
+                    .last()
+                    .map_or(1, |l| l.chars().count() as u32 + 1),
+                "the file ends before the root element is closed (truncated?)".to_string(),
+            ),
+            _ => (pos.row, pos.col, e.to_string()),
+        };
         FlowJoError::Xml {
             path: source.to_string(),
-            line: pos.row,
-            column: pos.col,
-            message: e.to_string(),
+            line,
+            column,
+            message,
         }
     })?;
     let root = doc.root_element();
@@ -300,9 +311,11 @@ impl Parser<'_, '_> {
                 other => {
                     self.warn(
                         x,
-                        format!("sample {sample:?}: unsupported transform <{other}> on channel {channel:?}; gates drawn on it cannot be evaluated"),
+                        format!("sample {sample:?}: unsupported transform <{other}> on channel {channel:?}; polygons and ellipses drawn on it cannot be evaluated"),
                     );
-                    continue;
+                    Some(WspTransform::Unsupported {
+                        element: other.to_string(),
+                    })
                 }
             };
             match transform {
@@ -621,7 +634,13 @@ mod tests {
         };
         assert_eq!(m.detectors, vec!["FL1", "FL2"]);
         assert_eq!(m.rows, vec![vec![1.0, 0.2], vec![0.05, 1.0]]);
-        assert_eq!(s.transforms.len(), 1);
+        assert_eq!(s.transforms.len(), 2);
+        assert_eq!(
+            s.transform_for("FL3"),
+            Some(&WspTransform::Unsupported {
+                element: "miltenyi".into()
+            })
+        );
         assert!(matches!(
             s.transform_for("Comp-FL1"),
             Some(WspTransform::Biex { width, .. }) if *width == -10.0
@@ -680,6 +699,9 @@ mod tests {
         let err = parse_str("<Workspace><SampleList></Workspace>", "bad.wsp").unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("bad.wsp") && msg.contains("line 1"), "{msg}");
+        let err = parse_str("<Workspace>\n<SampleList>\n<Sample>", "cut.wsp").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("line 3") && msg.contains("truncated"), "{msg}");
         let err = parse_str("<Gating/>", "g.xml").unwrap_err();
         assert!(err.to_string().contains("Gating"), "{err}");
     }

@@ -205,16 +205,9 @@ impl GatingStrategy {
         for (k, &j) in picked.iter().enumerate() {
             let src = sample.events.column(j);
             let dst = out.column_mut(k);
-            match sample.channels.get(j) {
-                Some(ch) if ch.log.is_some() || ch.gain.is_some() => dst
-                    .iter_mut()
-                    .zip(src)
-                    .for_each(|(d, &s)| *d = ch.scale_value(s)),
-                Some(ch) if ch.is_time() && timestep.is_some() => {
-                    let t = timestep.unwrap_or(1.0);
-                    dst.iter_mut().zip(src).for_each(|(d, &s)| *d = s * t);
-                }
-                _ => dst.copy_from_slice(src),
+            dst.copy_from_slice(src);
+            if let Some(ch) = sample.channels.get(j) {
+                ch.scale_column(timestep, dst);
             }
         }
         out

@@ -102,6 +102,12 @@ pub struct ThresholdDim {
     /// How the threshold is found on the parent's events.
     #[serde(default)]
     pub valley: ValleyParams,
+    /// Find the threshold on this (earlier) population instead of the
+    /// parent: a population that always holds negatives, e.g. CD56 on all
+    /// lymphocytes, whose T cells are the CD56− reference even in a sample
+    /// where CD3− cells are nearly all NK.
+    #[serde(default)]
+    pub reference: Option<String>,
 }
 
 /// One dimension of a fixed rectangle, in FCS-scale data units.
@@ -428,6 +434,18 @@ impl Pipeline {
                 }
                 GateKind::Threshold { dims } if dims.is_empty() => {
                     return err(f("gate.dims"), "needs at least one dimension".into());
+                }
+                GateKind::Threshold { dims } => {
+                    for (k, d) in dims.iter().enumerate() {
+                        if let Some(r) = &d.reference {
+                            if r != ROOT && !ids.contains_key(r.as_str()) {
+                                return err(
+                                    f(&format!("gate.dims[{k}].reference")),
+                                    format!("{r:?} is not a gate listed before this one"),
+                                );
+                            }
+                        }
+                    }
                 }
                 GateKind::Rectangle { dims } => {
                     for (k, d) in dims.iter().enumerate() {

@@ -290,12 +290,18 @@ fn dim(g: &Gated, marker: &str, compensated: bool) -> Result<(Dim, usize), Strin
     ))
 }
 
-/// The density axis of a marker in this file (resolved once, on all events).
-fn axis(pipeline: &Pipeline, g: &mut Gated, marker: &str) -> Result<Axis, String> {
-    if let Some(a) = g.axes.get(marker) {
-        return Ok(*a);
-    }
+/// The density axis of a marker for one gate, estimated on the parent's
+/// values: the spread of the negatives that matters is the parent's own
+/// (e.g. within NK cells, where bright CD56 spills into neighbours). The
+/// first axis of each marker is kept in [`Gated::axes`] for run.json.
+fn axis(
+    pipeline: &Pipeline,
+    g: &mut Gated,
+    marker: &str,
+    parent_values: &[f64],
+) -> Result<Axis, String> {
     let (_, idx) = dim(g, marker, true)?;
+    let _ = idx;
     let scale = pipeline
         .scales
         .iter()
@@ -315,8 +321,8 @@ fn axis(pipeline: &Pipeline, g: &mut Gated, marker: &str) -> Result<Axis, String
                 AxisScale::Auto
             }
         });
-    let a = scale.resolve(g.compensated.column(idx));
-    g.axes.insert(marker.to_string(), a);
+    let a = scale.resolve(parent_values);
+    g.axes.entry(marker.to_string()).or_insert(a);
     Ok(a)
 }
 
@@ -379,7 +385,7 @@ fn resolve_gate(
             for m in markers {
                 let (d, idx) = dim(g, m, false)?;
                 let vals = subset(g.uncompensated.column(idx), &parent);
-                let a = AxisScale::Auto.resolve(g.uncompensated.column(idx));
+                let a = AxisScale::Auto.resolve(&vals);
                 let fwd: Vec<f64> = vals.iter().map(|v| a.forward(*v)).collect();
                 let found = adaptive::valley_threshold(&fwd, valley)
                     .ok_or_else(|| format!("too few events on {m} to find beads"))?;
@@ -428,15 +434,11 @@ fn resolve_gate(
         GateKind::PeakRegion { x, y, params } => {
             let (dx, ix) = dim(g, x, true)?;
             let (dy, iy) = dim(g, y, true)?;
-            let (ax, ay) = (axis(pipeline, g, x)?, axis(pipeline, g, y)?);
-            let xs: Vec<f64> = subset(g.compensated.column(ix), &parent)
-                .iter()
-                .map(|v| ax.forward(*v))
-                .collect();
-            let ys: Vec<f64> = subset(g.compensated.column(iy), &parent)
-                .iter()
-                .map(|v| ay.forward(*v))
-                .collect();
+            let xs = subset(g.compensated.column(ix), &parent);
+            let ys = subset(g.compensated.column(iy), &parent);
+            let (ax, ay) = (axis(pipeline, g, x, &xs)?, axis(pipeline, g, y, &ys)?);
+            let xs: Vec<f64> = xs.iter().map(|v| ax.forward(*v)).collect();
+            let ys: Vec<f64> = ys.iter().map(|v| ay.forward(*v)).collect();
             let poly = adaptive::peak_region(&xs, &ys, params)
                 .ok_or_else(|| format!("no density peak found on {x}/{y}"))?;
             let vertices = poly
@@ -460,11 +462,19 @@ fn resolve_gate(
             let mut details = Vec::new();
             for t in dims {
                 let (d, idx) = dim(g, &t.marker, true)?;
-                let a = axis(pipeline, g, &t.marker)?;
-                let vals: Vec<f64> = subset(g.compensated.column(idx), &parent)
-                    .iter()
-                    .map(|v| a.forward(*v))
-                    .collect();
+                let raw = match &t.reference {
+                    None => subset(g.compensated.column(idx), &parent),
+                    Some(r) => {
+                        let pop = g
+                            .populations
+                            .iter()
+                            .find(|p| &p.id == r)
+                            .ok_or_else(|| format!("reference population {r:?} not found"))?;
+                        subset(g.compensated.column(idx), &pop.members)
+                    }
+                };
+                let a = axis(pipeline, g, &t.marker, &raw)?;
+                let vals: Vec<f64> = raw.iter().map(|v| a.forward(*v)).collect();
                 let found = adaptive::valley_threshold(&vals, &t.valley).ok_or_else(|| {
                     format!(
                         "too few events ({}) in the parent to find a threshold on {}",

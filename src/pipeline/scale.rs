@@ -67,10 +67,16 @@ impl AxisScale {
 }
 
 /// Estimates an arcsinh cofactor from the data, in the spirit of flowCore's
-/// `estimateLogicle`: the linear region should just hold the spread of the
-/// negative (compensated) values, measured by the magnitude of the 5%
-/// quantile when it is negative. Files without negatives (uncompensated
-/// channels) get a cofactor from the low end of the positive values. The
+/// `estimateLogicle` (the linear region should just hold the spread of the
+/// negative, compensated values).
+///
+/// Compensated negatives are the lower half of a population centred near
+/// zero, so their root-mean-square is that population's spread σ whatever
+/// share of the events the positives take. A cofactor `c ≥ σ` keeps that
+/// population one hump on the arcsinh axis (smaller ones split it into two
+/// fake peaks at ±asinh(σ/c)); `c = 2σ` leaves a margin. Without enough
+/// negatives (uncompensated or log data, or a population shifted above
+/// zero) the magnitude of the 5% quantile is used. The
 /// cofactor never falls below 1e-4 of the 99.9% quantile, so a channel of
 /// mostly zeros cannot stretch noise into fake populations.
 pub fn estimate_cofactor(values: &[f64]) -> f64 {
@@ -79,9 +85,14 @@ pub fn estimate_cofactor(values: &[f64]) -> f64 {
         return 1.0;
     }
     v.sort_unstable_by(f64::total_cmp);
-    let q05 = quantile_sorted(&v, 0.05);
     let top = quantile_sorted(&v, 0.999).abs().max(f64::MIN_POSITIVE);
-    let c = if q05 < 0.0 { -q05 } else { q05 };
+    let negatives = v.partition_point(|&x| x < 0.0);
+    let c = if negatives >= 20.max(v.len() / 50) {
+        let ms = v[..negatives].iter().map(|x| x * x).sum::<f64>() / negatives as f64;
+        2.0 * ms.sqrt()
+    } else {
+        quantile_sorted(&v, 0.05).abs()
+    };
     let c = c.max(top * 1e-4);
     if c.is_finite() && c > 0.0 {
         c
@@ -104,11 +115,15 @@ mod tests {
 
     #[test]
     fn cofactor_follows_the_negative_spread() {
-        let mut v: Vec<f64> = (0..1000).map(|i| -200.0 + 0.4 * i as f64).collect();
-        v.extend((0..1000).map(|i| 1e4 + i as f64));
+        // A negative population uniform on [-200, 200] (RMS of its lower
+        // half 200/√3) and 80% positives: c = 2 × 115.47.
+        let mut v: Vec<f64> = (0..=1000).map(|i| -200.0 + 0.4 * i as f64).collect();
+        v.extend((0..4000).map(|i| 1e4 + i as f64));
         let c = estimate_cofactor(&v);
-        // 5% quantile of 2000 values = index ~100 → -200 + 40 = -160.
-        assert!((c - 160.0).abs() < 1.0, "{c}");
+        assert!((c - 2.0 * 200.0 / 3f64.sqrt()).abs() < 1.0, "{c}");
+        // No negatives: the 5% quantile.
+        let pos: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert!((estimate_cofactor(&pos) - 5.95).abs() < 1e-9);
         assert_eq!(
             AxisScale::Arcsinh(5.0).resolve(&v),
             Axis::Arcsinh { cofactor: 5.0 }

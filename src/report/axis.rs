@@ -30,7 +30,24 @@ pub enum AxisScale {
         name: String,
         /// Data value → plotted coordinate; must be monotone increasing.
         forward: Arc<dyn Fn(f64) -> f64 + Send + Sync>,
+        /// True when `forward` is affine (1-2-5 ticks instead of decades).
+        linear: bool,
     },
+}
+
+impl From<&crate::transform::Transform> for AxisScale {
+    /// The axis of a column transformed by the pipeline's transform: ticks
+    /// in data units placed through `Transform::apply`.
+    fn from(t: &crate::transform::Transform) -> Self {
+        use crate::transform::Transform;
+        let linear = matches!(t, Transform::Linear(_) | Transform::Flin(_));
+        let f = t.clone();
+        AxisScale::Custom {
+            name: t.kind().to_string(),
+            forward: Arc::new(move |x| f.apply(x)),
+            linear,
+        }
+    }
 }
 
 impl fmt::Debug for AxisScale {
@@ -53,6 +70,7 @@ impl AxisScale {
         AxisScale::Custom {
             name: name.into(),
             forward: Arc::new(forward),
+            linear: false,
         }
     }
 
@@ -73,9 +91,12 @@ impl AxisScale {
         }
     }
 
-    /// True for the linear scale (1-2-5 ticks instead of decades).
+    /// True for affine scales (1-2-5 ticks instead of decades).
     pub fn is_linear(&self) -> bool {
-        matches!(self, AxisScale::Linear)
+        matches!(
+            self,
+            AxisScale::Linear | AxisScale::Custom { linear: true, .. }
+        )
     }
 }
 
@@ -102,10 +123,26 @@ pub fn ticks(scale: &AxisScale, lo: f64, hi: f64) -> Vec<Tick> {
     if !(lo.is_finite() && hi.is_finite() && hi > lo) {
         return Vec::new();
     }
-    if scale.is_linear() {
-        return linear_ticks(lo, hi);
+    match scale {
+        AxisScale::Linear => linear_ticks(lo, hi),
+        AxisScale::Custom { linear: true, .. } => {
+            // Affine map: round ticks in data units, placed through it.
+            let (a, b) = (
+                invert(scale, lo, -1e12, 1e12),
+                invert(scale, hi, -1e12, 1e12),
+            );
+            let mut t = linear_ticks(a.min(b), a.max(b));
+            for tk in &mut t {
+                tk.position = scale.forward(tk.value);
+            }
+            t.retain(|tk| {
+                tk.position >= lo - 1e-9 * (hi - lo) && tk.position <= hi + 1e-9 * (hi - lo)
+            });
+            t.sort_by(|a, b| a.position.total_cmp(&b.position));
+            t
+        }
+        _ => decade_ticks(scale, lo, hi),
     }
-    decade_ticks(scale, lo, hi)
 }
 
 fn linear_ticks(lo: f64, hi: f64) -> Vec<Tick> {
@@ -339,6 +376,30 @@ mod tests {
         assert!(kept.contains(&0.0) && kept.contains(&100_000.0) && kept.contains(&10_000.0));
         // 10⁰ and 10¹ sit within a few pixels of 0: dropped.
         assert!(!kept.contains(&1.0) && !kept.contains(&10.0));
+    }
+
+    #[test]
+    fn pipeline_transforms_give_ticks_in_data_units() {
+        use crate::transform::Transform;
+        let t: Transform =
+            serde_json::from_str(r#"{"kind":"logicle","t":262144,"w":0.5,"m":4.5,"a":0}"#).unwrap();
+        let s = AxisScale::from(&t);
+        assert!(!s.is_linear());
+        let tk = ticks(&s, 0.0, 1.0);
+        let major: Vec<f64> = tk.iter().filter(|t| t.major).map(|t| t.value).collect();
+        for v in [0.0, 1000.0, 10_000.0, 100_000.0] {
+            assert!(major.contains(&v), "{v} missing from {major:?}");
+        }
+        for x in &tk {
+            assert!((x.position - t.apply(x.value)).abs() < 1e-12);
+        }
+        let lin: Transform =
+            serde_json::from_str(r#"{"kind":"linear","slope":0.001,"intercept":0}"#).unwrap();
+        let s = AxisScale::from(&lin);
+        let tk = ticks(&s, 0.0, 262.144);
+        let labels: Vec<_> = tk.iter().filter_map(|t| t.label.clone()).collect();
+        assert_eq!(labels, ["0", "50K", "100K", "150K", "200K", "250K"]);
+        assert!((tk[1].position - 50.0).abs() < 1e-9);
     }
 
     #[test]

@@ -29,6 +29,7 @@
 //! # Ok::<(), nkflow::report::ReportError>(())
 //! ```
 
+pub mod adapt;
 pub mod axis;
 mod canvas;
 mod gates;

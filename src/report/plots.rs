@@ -98,36 +98,48 @@ pub fn gate_label(g: &GateOverlay) -> String {
     }
 }
 
+fn valid((lo, hi): (f64, f64)) -> bool {
+    lo.is_finite() && hi.is_finite() && hi > lo
+}
+
+/// The event column an axis plots.
+fn column<'e>(events: &'e EventMatrix, axis: &AxisSpec) -> Result<&'e [f64], String> {
+    events.column_by_name(&axis.column).ok_or_else(|| {
+        format!(
+            "no column {:?} in the event matrix (columns: {})",
+            axis.column,
+            events.names().join(", ")
+        )
+    })
+}
+
+/// One value on the plotted coordinate. A finite data value the scale
+/// cannot map (log of ≤ 0) is below the axis, piled on its minimum like
+/// FlowJo does.
+#[inline]
+fn plotted_value(axis: &AxisSpec, v: f64) -> f64 {
+    match axis.values {
+        CoordSpace::Plotted => v,
+        CoordSpace::Data => {
+            let m = axis.scale.forward(v);
+            if m.is_nan() && !v.is_nan() {
+                f64::NEG_INFINITY
+            } else {
+                m
+            }
+        }
+    }
+}
+
 /// The parent's values on one axis, in plotted coordinates.
 fn axis_values(
     events: &EventMatrix,
     axis: &AxisSpec,
     members: Members<'_>,
 ) -> Result<Vec<f64>, String> {
-    let col = events.column_by_name(&axis.column).ok_or_else(|| {
-        format!(
-            "no column {:?} in the event matrix (columns: {})",
-            axis.column,
-            events.names().join(", ")
-        )
-    })?;
+    let col = column(events, axis)?;
     let mut out = Vec::new();
-    let below = f64::NEG_INFINITY;
-    members.for_each(col.len(), |i| {
-        let v = col[i];
-        out.push(match axis.values {
-            CoordSpace::Plotted => v,
-            CoordSpace::Data => {
-                let m = axis.scale.forward(v);
-                // log of ≤ 0: below the axis, piled on its minimum like FlowJo.
-                if m.is_nan() && !v.is_nan() {
-                    below
-                } else {
-                    m
-                }
-            }
-        });
-    });
+    members.for_each(col.len(), |i| out.push(plotted_value(axis, col[i])));
     Ok(out)
 }
 
@@ -155,21 +167,48 @@ fn resolve_range(axis: &AxisSpec, values: &[f64]) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
-/// Bin index of `v` in `nb` bins over `[lo, hi)`, clamped to the edges;
-/// the flag says whether it was clamped. `None` for NaN.
+/// Maps plotted values to bins of a fixed grid.
+#[derive(Debug, Clone, Copy)]
+struct Binner {
+    lo: f64,
+    hi: f64,
+    /// Bins per plotted unit (a multiply per event instead of a divide).
+    scale: f64,
+    nb: usize,
+}
+
+impl Binner {
+    fn new(lo: f64, hi: f64, nb: usize) -> Self {
+        Binner {
+            lo,
+            hi,
+            scale: nb as f64 / (hi - lo),
+            nb,
+        }
+    }
+
+    /// Bin index of `v`, clamped to the edges; the flag says whether it was
+    /// clamped (off scale). `None` for NaN.
+    #[inline]
+    fn bin(&self, v: f64) -> Option<(usize, bool)> {
+        if v.is_nan() {
+            return None;
+        }
+        let f = (v - self.lo) * self.scale;
+        if f < 0.0 {
+            Some((0, true))
+        } else if f >= self.nb as f64 {
+            Some((self.nb - 1, f > self.nb as f64 || v > self.hi))
+        } else {
+            Some(((f as usize).min(self.nb - 1), false))
+        }
+    }
+}
+
+/// Bin index of `v` in `nb` bins over `[lo, hi)` (see [`Binner::bin`]).
 #[inline]
 fn bin(v: f64, lo: f64, hi: f64, nb: usize) -> Option<(usize, bool)> {
-    if v.is_nan() {
-        return None;
-    }
-    let f = (v - lo) / (hi - lo) * nb as f64;
-    if f < 0.0 {
-        Some((0, true))
-    } else if f >= nb as f64 {
-        Some((nb - 1, f > nb as f64 || v > hi))
-    } else {
-        Some((f as usize, false))
-    }
+    Binner::new(lo, hi, nb).bin(v)
 }
 
 /// Density plot layout: margins around the square data area.
@@ -185,16 +224,28 @@ pub fn render_density(
     parent: Members<'_>,
     opts: RenderOptions,
 ) -> Result<RenderedPlot, String> {
-    let xs = axis_values(events, &spec.x, parent)?;
-    let ys = axis_values(events, &spec.y, parent)?;
-    let parent_count = xs.len();
-    let (xlo, xhi) = resolve_range(&spec.x, &xs);
-    let (ylo, yhi) = resolve_range(&spec.y, &ys);
+    let xcol = column(events, &spec.x)?;
+    let ycol = column(events, &spec.y)?;
+    // Ranges from the data only when the spec gives none (costs a pass).
+    let (xlo, xhi) = match spec.x.range {
+        Some(r) if valid(r) => r,
+        _ => resolve_range(&spec.x, &axis_values(events, &spec.x, parent)?),
+    };
+    let (ylo, yhi) = match spec.y.range {
+        Some(r) if valid(r) => r,
+        _ => resolve_range(&spec.y, &axis_values(events, &spec.y, parent)?),
+    };
     let nb = opts.bins.max(2);
     let mut grid = vec![0u32; nb * nb];
-    let (mut plotted, mut off, mut nan) = (0usize, 0usize, 0usize);
-    for (&x, &y) in xs.iter().zip(&ys) {
-        match (bin(x, xlo, xhi, nb), bin(y, ylo, yhi, nb)) {
+    let (mut plotted, mut off, mut nan, mut parent_count) = (0usize, 0usize, 0usize, 0usize);
+    // One fused pass over the parent's events: map (if needed) and bin.
+    let n = xcol.len().min(ycol.len());
+    let (bx_, by_) = (Binner::new(xlo, xhi, nb), Binner::new(ylo, yhi, nb));
+    parent.for_each(n, |i| {
+        parent_count += 1;
+        let x = plotted_value(&spec.x, xcol[i]);
+        let y = plotted_value(&spec.y, ycol[i]);
+        match (bx_.bin(x), by_.bin(y)) {
             (Some((bx, cx)), Some((by, cy))) => {
                 grid[by * nb + bx] += 1;
                 plotted += 1;
@@ -202,7 +253,7 @@ pub fn render_density(
             }
             _ => nan += 1,
         }
-    }
+    });
     let side = opts.plot_px as i32;
     // Boolean gates have no outline: their labels go under the plot.
     let n_bool = spec
@@ -230,6 +281,9 @@ pub fn render_density(
             } else {
                 1.0
             };
+            // 64 colour levels: indistinguishable from continuous, and keeps
+            // the PNG palette-encodable.
+            let t = (t * 63.0).round() / 63.0;
             let x0 = D_LEFT as i64 + (bx as i64 * side as i64) / nb as i64;
             let x1 = D_LEFT as i64 + ((bx as i64 + 1) * side as i64) / nb as i64;
             let y1 = (D_TOP + side) as i64 - (by as i64 * side as i64) / nb as i64;
@@ -752,6 +806,7 @@ pub fn render_cohort(
                 scale: AxisScale::Custom {
                     name: "categorical".into(),
                     forward: std::sync::Arc::new(|_| f64::NAN),
+                    linear: false,
                 },
                 ..frame.x.clone()
             },

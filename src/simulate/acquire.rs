@@ -18,7 +18,8 @@ use crate::sample::{Channel, Keywords, Sample, Scale};
 #[derive(Debug, Clone)]
 pub struct SimulatedFile {
     /// The data set, events as stored (`Scale::Raw`), keywords including
-    /// `$SPILLOVER`, `$DATATYPE` and `$BYTEORD`.
+    /// `$SPILLOVER`; the encoding (data type, byte order) is in the spec, see
+    /// [`super::write_options`].
     pub sample: Sample,
     /// Population and phenotype flags of every event, in file order.
     pub labels: Vec<(Population, u8)>,
@@ -196,22 +197,6 @@ fn build_sample(
         DataType::Int => spec.range.int_bits(),
     };
     let mut kw = Keywords::new();
-    kw.insert(
-        "$DATATYPE",
-        if spec.datatype == DataType::Float {
-            "F"
-        } else {
-            "I"
-        },
-    );
-    kw.insert(
-        "$BYTEORD",
-        if spec.byte_order == ByteOrder::Big {
-            "4,3,2,1"
-        } else {
-            "1,2,3,4"
-        },
-    );
     kw.insert("$CYT", spec.style.cytometer());
     kw.insert("$INST", format!("simulated lab ({})", spec.style.name()));
     kw.insert("$FIL", spec.file_name.as_str());

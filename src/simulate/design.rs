@@ -361,4 +361,27 @@ mod tests {
             assert!((m[Population::Debris as usize] - s.debris_fraction).abs() < 1e-12);
         }
     }
+
+    #[test]
+    fn day30_nk_counts_rise_with_dose() {
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let specs = plan(&mut rng, &opts(120));
+        let median_nk = |dose: f64| {
+            let mut v: Vec<f64> = specs
+                .iter()
+                .filter(|s| s.arm == Arm::Dose(dose) && s.day == Some(30))
+                .map(|s| s.per_ul[7] + s.per_ul[8])
+                .collect();
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let (a, b, c) = (median_nk(1e6), median_nk(1e7), median_nk(1e8));
+        assert!(a < b && b < c, "{a} {b} {c}");
+        // NK cells are a large share of day +30 lymphocytes.
+        for s in specs.iter().filter(|s| s.day == Some(30)) {
+            let lymph: f64 = s.per_ul[4..].iter().sum();
+            let nk = s.per_ul[7] + s.per_ul[8];
+            assert!(nk / lymph >= 0.35 && nk / lymph <= 0.7);
+        }
+    }
 }

@@ -36,10 +36,13 @@ pub mod panel;
 pub mod population;
 pub mod truth;
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 
 pub use acquire::{AcquireOptions, SimulatedFile};
 pub use design::{DesignOptions, SampleSpec};
@@ -66,6 +69,14 @@ pub enum SimulateError {
         path: PathBuf,
         #[source]
         source: std::io::Error,
+    },
+    /// The FCS writer refused a simulated sample (boxed: FCS errors carry
+    /// much context and would make every `Result` here large).
+    #[error("{file}: writing the FCS file failed: {source}")]
+    Fcs {
+        file: String,
+        #[source]
+        source: Box<crate::fcs::FcsError>,
     },
     /// truth.json could not be serialised.
     #[error("truth.json: {0}")]
@@ -198,6 +209,177 @@ impl Cohort {
         })?;
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
+}
+
+/// What [`write_cohort`] wrote.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// FCS files written, in cohort order.
+    pub files: Vec<PathBuf>,
+    pub samplesheet: PathBuf,
+    pub truth: PathBuf,
+    /// Events written in all.
+    pub events: u64,
+}
+
+/// The generator string recorded in truth.json.
+pub fn generator() -> String {
+    format!("nkflow {} simulate", env!("CARGO_PKG_VERSION"))
+}
+
+/// Plans and writes a cohort into `dir`: N FCS files, samplesheet.csv,
+/// truth.json and (with `labels`) `labels/<stem>.labels.csv`. Files are made
+/// in parallel (one per rayon task); every output is written to a temporary
+/// file and renamed into place.
+pub fn write_cohort(settings: &Settings, dir: &Path) -> Result<Summary, SimulateError> {
+    let cohort = Cohort::plan(settings)?;
+    prepare_dir(dir, settings.force)?;
+    let labels_dir = dir.join("labels");
+    if settings.labels {
+        std::fs::create_dir_all(&labels_dir).map_err(|e| SimulateError::Io {
+            path: labels_dir.clone(),
+            source: e,
+        })?;
+    }
+    let results: Vec<Result<(PathBuf, String, FileTruth), SimulateError>> = (0..cohort.specs.len())
+        .into_par_iter()
+        .map(|i| {
+            let sim = cohort
+                .simulate(i)
+                .ok_or_else(|| SimulateError::Settings(format!("no sample {i} in the design")))?;
+            let name = cohort.specs[i].file_name.clone();
+            let path = dir.join(&name);
+            crate::fcs::write_with(&path, &sim.sample, &write_options(&cohort.specs[i])).map_err(
+                |e| SimulateError::Fcs {
+                    file: name.clone(),
+                    source: Box::new(e),
+                },
+            )?;
+            make_readable(&path)?;
+            if settings.labels {
+                let stem = name.trim_end_matches(".fcs");
+                let lp = labels_dir.join(format!("{stem}.labels.csv"));
+                write_atomic(&lp, truth::labels_csv(&sim.labels).as_bytes())?;
+            }
+            Ok((path, name, sim.truth))
+        })
+        .collect();
+    let mut files = Vec::with_capacity(results.len());
+    let mut truths = BTreeMap::new();
+    let mut events = 0;
+    for r in results {
+        let (path, name, t) = r?;
+        events += t.events;
+        files.push(path);
+        truths.insert(name, t);
+    }
+    let truth = Truth {
+        generator: generator(),
+        seed: settings.seed,
+        files: truths,
+    };
+    let samplesheet = dir.join("samplesheet.csv");
+    write_atomic(&samplesheet, cohort.samplesheet_csv()?.as_bytes())?;
+    let truth_path = dir.join("truth.json");
+    let mut json = serde_json::to_string_pretty(&truth)?;
+    json.push('\n');
+    write_atomic(&truth_path, json.as_bytes())?;
+    Ok(Summary {
+        files,
+        samplesheet,
+        truth: truth_path,
+        events,
+    })
+}
+
+/// The FCS encoding a spec asks for.
+pub fn write_options(spec: &SampleSpec) -> crate::fcs::WriteOptions {
+    crate::fcs::WriteOptions {
+        value_type: match spec.datatype {
+            DataType::Float => crate::fcs::ValueType::Float32,
+            DataType::Int => crate::fcs::ValueType::Int,
+        },
+        endian: match spec.byte_order {
+            ByteOrder::Big => crate::fcs::Endian::Big,
+            ByteOrder::Little => crate::fcs::Endian::Little,
+        },
+    }
+}
+
+/// Makes sure `dir` exists and holds no cohort yet; with `force`, removes the
+/// cohort files a previous run left (and only those).
+fn prepare_dir(dir: &Path, force: bool) -> Result<(), SimulateError> {
+    let io = |e| SimulateError::Io {
+        path: dir.to_path_buf(),
+        source: e,
+    };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        found.push(entry.file_name().to_string_lossy().into_owned());
+    }
+    found.sort();
+    if found.is_empty() {
+        return Ok(());
+    }
+    let is_ours = |n: &str| {
+        n.ends_with(".fcs") || n == "samplesheet.csv" || n == "truth.json" || n == "labels"
+    };
+    if !force {
+        let shown: Vec<&str> = found.iter().take(3).map(String::as_str).collect();
+        let more = if found.len() > 3 {
+            format!(" and {} more", found.len() - 3)
+        } else {
+            String::new()
+        };
+        return Err(SimulateError::NotEmpty {
+            path: dir.to_path_buf(),
+            found: format!("{}{more}", shown.join(", ")),
+        });
+    }
+    for name in found.iter().filter(|n| is_ours(n)) {
+        let p = dir.join(name);
+        let r = if p.is_dir() {
+            std::fs::remove_dir_all(&p)
+        } else {
+            std::fs::remove_file(&p)
+        };
+        r.map_err(|e| SimulateError::Io { path: p, source: e })?;
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory,
+/// renamed into place, so a reader never sees half a file.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SimulateError> {
+    let io = |e| SimulateError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let parent = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(parent).map_err(io)?;
+    tmp.write_all(bytes).map_err(io)?;
+    tmp.persist(path).map_err(|e| io(e.error))?;
+    make_readable(path)
+}
+
+/// Temporary files are created private (0600); a cohort is data to share, so
+/// its files get the usual 0644.
+fn make_readable(path: &Path) -> Result<(), SimulateError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).map_err(|e| {
+            SimulateError::Io {
+                path: path.to_path_buf(),
+                source: e,
+            }
+        })?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 #[cfg(test)]

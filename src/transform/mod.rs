@@ -26,18 +26,22 @@
 //! ```
 
 mod biex;
+mod estimate;
 mod fast;
 mod hyperlog;
 mod logicle;
 mod simple;
+mod spec;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use biex::{Biex, BiexParams};
+pub use estimate::{estimate_logicle, EstimatedLogicle};
 pub use hyperlog::{Hyperlog, HyperlogParams};
 pub use logicle::{Logicle, LogicleParams};
 pub use simple::{Arcsinh, Fasinh, FasinhParams, Flin, Flog, Linear, Log, Ratio};
+pub use spec::{Channels, SpecTransform, TransformSpec};
 
 /// Errors from building or parsing a transform.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -48,6 +52,9 @@ pub enum TransformError {
         transform: &'static str,
         reason: String,
     },
+    /// A transform specification (`CHANNELS=KIND(PARAMS)`) that cannot be used.
+    #[error("transform {spec:?}: {reason}")]
+    Spec { spec: String, reason: String },
 }
 
 /// Every transform nkflow applies, with validated, precomputed parameters.

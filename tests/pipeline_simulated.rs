@@ -1,0 +1,169 @@
+//! The nk-day30 preset against simulated cohorts whose truth is known by
+//! construction (in memory: the simulator's samples go straight into the
+//! engine, so this isolates gating accuracy from file I/O). Every lab style,
+//! several seeds, ranges and a clog interval. Prints the worst errors.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use nkflow::pipeline::definition::Pipeline;
+use nkflow::pipeline::engine;
+use nkflow::pipeline::stats::{self, Inputs};
+use nkflow::simulate::{Cohort, DataType, Range, Settings, Style};
+
+fn preset() -> Pipeline {
+    Pipeline::from_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/nk-day30.json"))
+        .unwrap()
+}
+
+/// (file, column, got, want, tolerance, error) for every checked value.
+type Check = (String, &'static str, f64, f64, f64, f64);
+
+fn check_cohort(settings: &Settings, checks: &mut Vec<Check>) {
+    let p = preset();
+    let cohort = Cohort::plan(settings).unwrap();
+    let cols: Vec<&str> = p.columns.iter().map(|c| c.name.as_str()).collect();
+    for i in 0..cohort.specs.len() {
+        let f = cohort.simulate(i).unwrap();
+        let t = &f.truth;
+        let name = format!("seed{}:{}", settings.seed, cohort.specs[i].file_name);
+        let gated = engine::gate_sample(&p, f.sample, &BTreeMap::new())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let inputs = Inputs {
+            beads_per_tube: Some(t.beads_per_tube),
+            blood_volume_ul: Some(t.blood_volume_ul),
+            ..Inputs::default()
+        };
+        let mut flags = Vec::new();
+        let pops = stats::population_stats(&p, &gated, &inputs, &mut flags);
+        let vals = stats::column_values(&p.columns, &pops, &gated, &inputs);
+        let col = |c: &str| vals[cols.iter().position(|x| *x == c).unwrap()];
+        let small = t.nk_events < 500;
+        let (rel_tol, pt_tol) = if small { (0.10, 5.0) } else { (0.03, 2.0) };
+        let got = col("nk_per_ul").unwrap_or(f64::NAN);
+        checks.push((
+            name.clone(),
+            "nk_per_ul",
+            got,
+            t.nk_per_ul,
+            rel_tol,
+            (got / t.nk_per_ul - 1.0).abs(),
+        ));
+        for (c, want) in [
+            ("pct_nkg2c", t.pct_nkg2c),
+            ("pct_kir", t.pct_kir),
+            ("pct_nkg2c_kir", t.pct_nkg2c_kir),
+            ("pct_cd56bright", t.pct_cd56bright),
+        ] {
+            let Some(want) = want else { continue };
+            let got = col(c).unwrap_or(f64::NAN);
+            checks.push((name.clone(), c, got, want, pt_tol, (got - want).abs()));
+        }
+        for (c, want) in [
+            ("pct_nkg2a", t.pct_nkg2a),
+            ("pct_cd57", t.pct_cd57),
+            ("pct_ki67", t.pct_ki67),
+        ] {
+            if let (Some(w), Some(g)) = (want, col(c)) {
+                eprintln!("  info {name} {c}: got {g:.2} truth {w:.2}");
+            }
+        }
+        eprintln!(
+            "{name}: nk_events {} (truth {}), flags {:?}",
+            col("nk_events").unwrap_or(f64::NAN),
+            t.nk_events,
+            flags.iter().chain(&gated.fallbacks).collect::<Vec<_>>()
+        );
+    }
+}
+
+fn report(checks: &[Check]) {
+    let mut sorted: Vec<&Check> = checks.iter().collect();
+    sorted.sort_by(|a, b| (b.5 / b.4).total_cmp(&(a.5 / a.4)));
+    eprintln!("worst errors (error / tolerance):");
+    for c in sorted.iter().take(12) {
+        eprintln!(
+            "  {:<40} {:<15} got {:>10.3} truth {:>10.3} error {:.4} (tol {})",
+            c.0, c.1, c.2, c.3, c.5, c.4
+        );
+    }
+    let bad: Vec<&&Check> = sorted.iter().filter(|c| c.5.is_nan() || c.5 > c.4).collect();
+    assert!(bad.is_empty(), "{} values out of tolerance", bad.len());
+}
+
+#[test]
+fn preset_recovers_truth_on_simulated_cohorts() {
+    let mut checks = Vec::new();
+    for seed in [1u64, 7] {
+        let s = Settings {
+            seed,
+            samples: 9,
+            events: Some(60_000),
+            clog_fraction: 0.3,
+            ..Settings::default()
+        };
+        check_cohort(&s, &mut checks);
+    }
+    report(&checks);
+}
+
+/// Other instruments: 16-bit integer data (negatives clipped to 0), 24-bit
+/// floats, every lab style, wider day-to-day gain drift.
+#[test]
+fn preset_holds_across_ranges_data_types_and_gains() {
+    let mut checks = Vec::new();
+    for (seed, range, datatype, style) in [
+        (11u64, Range::Bits16, DataType::Int, None),
+        (12, Range::Bits24, DataType::Float, Some(Style::Navios)),
+        (13, Range::Bits20, DataType::Int, Some(Style::Diva)),
+    ] {
+        let s = Settings {
+            seed,
+            samples: 6,
+            events: Some(60_000),
+            range: Some(range),
+            datatype: Some(datatype),
+            style,
+            gain_spread: 0.3,
+            clog_fraction: 0.5,
+            ..Settings::default()
+        };
+        check_cohort(&s, &mut checks);
+    }
+    report(&checks);
+}
+
+/// Diagnostics: `NK_DEBUG=seed:index cargo test --test pipeline_simulated debug -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn debug_one_file() {
+    let Ok(spec) = std::env::var("NK_DEBUG") else {
+        return;
+    };
+    let (seed, idx) = spec.split_once(':').unwrap();
+    let s = Settings {
+        seed: seed.parse().unwrap(),
+        samples: 9,
+        events: Some(60_000),
+        clog_fraction: 0.3,
+        ..Settings::default()
+    };
+    let cohort = Cohort::plan(&s).unwrap();
+    let f = cohort.simulate(idx.parse().unwrap()).unwrap();
+    eprintln!("truth counts {:?}", f.truth.counts);
+    eprintln!(
+        "truth style {} range {} anomaly {:?}",
+        f.truth.panel_style, f.truth.range, f.truth.time_anomaly
+    );
+    let p = preset();
+    let g = engine::gate_sample(&p, f.sample, &BTreeMap::new()).unwrap();
+    eprintln!("axes {:?}", g.axes);
+    for pop in &g.populations {
+        eprintln!(
+            "{:<14} {:>7}  {}",
+            pop.id,
+            pop.count,
+            serde_json::to_string(&pop.detail).unwrap()
+        );
+    }
+}
