@@ -87,7 +87,10 @@ fn report(checks: &[Check]) {
             c.0, c.1, c.2, c.3, c.5, c.4
         );
     }
-    let bad: Vec<&&Check> = sorted.iter().filter(|c| c.5.is_nan() || c.5 > c.4).collect();
+    let bad: Vec<&&Check> = sorted
+        .iter()
+        .filter(|c| c.5.is_nan() || c.5 > c.4)
+        .collect();
     assert!(bad.is_empty(), "{} values out of tolerance", bad.len());
 }
 

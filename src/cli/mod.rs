@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod convert;
 pub mod gate;
 pub mod info;
+pub mod run;
 pub mod simulate;
 pub mod workspace;
 
@@ -32,6 +33,9 @@ pub enum Command {
     /// Show what FCS files hold: version, instrument, events × channels,
     /// channel table, spillover, warnings (`--json`: one object per file).
     Info(info::InfoArgs),
+    /// Run a preset pipeline over a batch of FCS files: results.csv,
+    /// populations.csv, gates/<file>.xml (Gating-ML), run.json.
+    Run(run::RunArgs),
     /// Apply a Gating-ML 2.0 file to FCS files: counts per population, or
     /// per-event membership.
     Gate(gate::GateArgs),
@@ -52,6 +56,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Cluster(args) => cluster::run(&args),
         Command::Convert(args) => convert::run(&args),
         Command::Info(args) => info::run(&args),
+        Command::Run(args) => run::run(args),
         Command::Gate(args) => gate::run(args),
         Command::Simulate(args) => simulate::run(&args),
         Command::Version => {

@@ -55,7 +55,7 @@ pub fn run(args: &WorkspaceArgs) -> crate::Result<ExitCode> {
         })?;
         let json = serde_json::to_string_pretty(&export.pipeline)
             .map_err(|e| Error::Usage(format!("cannot serialise the pipeline: {e}")))?;
-        std::fs::write(p, json + "\n").map_err(|e| Error::io(p, e))?;
+        write_atomic(p, (json + "\n").as_bytes())?;
         let _ = writeln!(
             summary,
             "pipeline written to {} ({} gates)",
@@ -67,7 +67,7 @@ pub fn run(args: &WorkspaceArgs) -> crate::Result<ExitCode> {
         }
     }
     let spath = args.out.join("summary.txt");
-    std::fs::write(&spath, &summary).map_err(|e| Error::io(&spath, e))?;
+    write_atomic(&spath, summary.as_bytes())?;
     print!("{summary}");
     let any_ok = analysis.samples.iter().any(|s| s.error.is_none());
     Ok(if any_ok {
@@ -81,7 +81,7 @@ pub fn run(args: &WorkspaceArgs) -> crate::Result<ExitCode> {
 #[allow(clippy::result_large_err)]
 pub fn write_populations(path: &Path, analysis: &Analysis) -> crate::Result<()> {
     let io = |e: csv::Error| Error::io(path, std::io::Error::other(e.to_string()));
-    let mut w = csv::Writer::from_path(path).map_err(io)?;
+    let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record([
         "file",
         "population",
@@ -106,7 +106,25 @@ pub fn write_populations(path: &Path, analysis: &Analysis) -> crate::Result<()> 
             .map_err(io)?;
         }
     }
-    w.flush().map_err(|e| Error::io(path, e))
+    let bytes = w
+        .into_inner()
+        .map_err(|e| Error::io(path, std::io::Error::other(e.to_string())))?;
+    write_atomic(path, &bytes)
+}
+
+/// Writes through a temporary file in the same directory and renames it, so
+/// a reader never sees half a file (and an interrupted run leaves the old one).
+#[allow(clippy::result_large_err)]
+fn write_atomic(path: &Path, bytes: &[u8]) -> crate::Result<()> {
+    use std::io::Write as _;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
+    tmp.write_all(bytes).map_err(|e| Error::io(path, e))?;
+    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    Ok(())
 }
 
 /// A human-readable account: agreement with FlowJo, every difference, what

@@ -26,6 +26,14 @@ pub enum EngineError {
     Compensation(#[from] crate::compensation::CompensationError),
     #[error("gate {gate:?}: {message}")]
     Gate { gate: String, message: String },
+    #[error("gating engine: {0}")]
+    Engine(#[from] crate::gating::GatingError),
+    #[error("gating engine and pipeline disagree on population {population:?}: {engine} vs {pipeline} events")]
+    Mismatch {
+        population: String,
+        engine: usize,
+        pipeline: usize,
+    },
 }
 
 /// The compensation actually used, for run.json.
@@ -100,6 +108,8 @@ pub struct Gated {
     pub populations: Vec<Population>,
     /// Gates that fell back because no valley was found (`gate:marker`).
     pub fallbacks: Vec<String>,
+    /// The spillover matrix applied (`FCS` compensation of the gates).
+    pub matrix: Option<crate::compensation::Matrix>,
 }
 
 impl Gated {
@@ -197,7 +207,7 @@ pub fn gate_sample(
     } = sample;
     let uncompensated = events.clone();
     let mut compensated = events;
-    if let Some(m) = matrix {
+    if let Some(m) = &matrix {
         m.compensate_in_place_with_channels(&mut compensated, &channels)?;
         compensation = Some(CompensationUsed {
             keyword: keyword.unwrap_or_default(),
@@ -223,6 +233,7 @@ pub fn gate_sample(
             count: n,
         }],
         fallbacks: Vec::new(),
+        matrix,
     };
     for spec in &pipeline.gates {
         let gate_err = |message: String| EngineError::Gate {
@@ -263,7 +274,53 @@ pub fn gate_sample(
             count,
         });
     }
+    evaluate_with_engine(&mut g)?;
     Ok(g)
+}
+
+/// The applied gates of a gated sample, in tree order (root excluded).
+pub fn applied_gates(g: &Gated) -> Vec<crate::pipeline::result::AppliedGate> {
+    g.populations
+        .iter()
+        .filter_map(|pop| {
+            Some(crate::pipeline::result::AppliedGate {
+                id: pop.id.clone(),
+                parent: pop.parent.clone(),
+                gate: pop.gate.clone()?,
+                detail: pop.detail.clone(),
+            })
+        })
+        .collect()
+}
+
+/// Re-evaluates every population with the gating engine from the resolved
+/// fixed gates (the strategy that gates/<file>.xml holds), and makes the
+/// engine's memberships the reported ones. The pipeline's own evaluation
+/// (needed while resolving, since each gate's threshold depends on its
+/// parent) must agree event for event; a disagreement is an error rather
+/// than a silently different count.
+fn evaluate_with_engine(g: &mut Gated) -> Result<(), EngineError> {
+    let strategy = super::export::to_strategy(&applied_gates(g))?;
+    let results = strategy.gate_events(&g.uncompensated, g.matrix.as_ref())?;
+    for pop in g.populations.iter_mut().skip(1) {
+        let Some(r) = results.get(&pop.id) else {
+            return Err(EngineError::Mismatch {
+                population: pop.id.clone(),
+                engine: 0,
+                pipeline: pop.count,
+            });
+        };
+        let members = r.membership.to_bools();
+        if r.count != pop.count || members != pop.members {
+            return Err(EngineError::Mismatch {
+                population: pop.id.clone(),
+                engine: r.count,
+                pipeline: pop.count,
+            });
+        }
+        pop.members = members;
+    }
+    Ok(())
 }
 
 /// The values of a column restricted to a population.

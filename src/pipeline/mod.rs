@@ -16,6 +16,7 @@ pub mod adaptive;
 pub mod definition;
 pub mod density;
 pub mod engine;
+pub mod export;
 pub mod panel;
 pub mod resolved;
 pub mod result;

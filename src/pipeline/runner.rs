@@ -28,7 +28,7 @@ use sha2::{Digest, Sha256};
 
 use super::definition::{AbsoluteSpec, Pipeline, Stat};
 use super::engine::{self, Gated};
-use super::result::{AppliedGate, BatchInfo, SampleResult};
+use super::result::{BatchInfo, SampleResult};
 use super::samplesheet::{Lookup, Samplesheet};
 use super::sink::{BatchSummary, Sink, SinkError};
 use super::stats::{self, Inputs};
@@ -396,18 +396,7 @@ fn fill(
     );
     r.flags.extend(flags);
     r.populations = pops;
-    r.gates = gated
-        .populations
-        .iter()
-        .filter_map(|pop| {
-            Some(AppliedGate {
-                id: pop.id.clone(),
-                parent: pop.parent.clone(),
-                gate: pop.gate.clone()?,
-                detail: pop.detail.clone(),
-            })
-        })
-        .collect();
+    r.gates = engine::applied_gates(&gated);
     r.panel = gated.panel.clone();
     r.compensation = gated.compensation.clone();
     r.axes = gated.axes.clone();

@@ -58,7 +58,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SinkError> {
     std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| err(e.to_string()))?;
     tmp.write_all(bytes).map_err(|e| err(e.to_string()))?;
-    tmp.as_file().sync_all().map_err(|e| err(e.to_string()))?;
     tmp.persist(path).map_err(|e| err(e.error.to_string()))?;
     Ok(())
 }
@@ -227,6 +226,31 @@ impl Sink for RunJson {
             message: e.to_string(),
         })?;
         write_atomic(&path, &bytes)
+    }
+}
+
+/// `gates/<file name>.xml`: the gates applied to each file, data-driven
+/// ones resolved to coordinates, as Gating-ML 2.0 (see
+/// [`export`](super::export)). Failed files get none.
+#[derive(Debug, Default)]
+pub struct GatesXml;
+
+impl Sink for GatesXml {
+    fn sample(&mut self, batch: &BatchInfo, r: &SampleResult) -> Result<(), SinkError> {
+        if r.error.is_some() {
+            return Ok(());
+        }
+        let path = batch
+            .outdir
+            .join("gates")
+            .join(format!("{}.xml", r.file_name));
+        let err = |message: String| SinkError::Write {
+            path: path.clone(),
+            message,
+        };
+        let strategy = super::export::to_strategy(&r.gates).map_err(|e| err(e.to_string()))?;
+        let xml = crate::gatingml::write_string(&strategy).map_err(|e| err(e.to_string()))?;
+        write_atomic(&path, xml.as_bytes())
     }
 }
 

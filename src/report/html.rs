@@ -97,10 +97,11 @@ fn drawn_figure(r: &RenderedPlot, kind: &str) -> String {
         ));
     }
     format!(
-        "<figure class=\"plot\" data-kind=\"{kind}\" data-parent-count=\"{}\" \
+        "<figure class=\"plot\" data-kind=\"{kind}\" data-parent=\"{}\" data-parent-count=\"{}\" \
          data-events-plotted=\"{}\" data-off-scale=\"{}\">\
          <img src=\"{}\" width=\"{}\" height=\"{}\" alt=\"{}\">\
          <figcaption>{}</figcaption>{gates}</figure>\n",
+        esc(&r.parent),
         r.parent_count,
         r.events_plotted,
         r.off_scale,

@@ -56,6 +56,8 @@ pub struct DrawnGate {
 pub struct RenderedPlot {
     /// Title shown above the image.
     pub title: String,
+    /// Name of the plotted population (empty for batch-level plots).
+    pub parent: String,
     /// PNG bytes.
     pub png: Vec<u8>,
     /// Image width, pixels.
@@ -141,6 +143,68 @@ fn axis_values(
     let mut out = Vec::new();
     members.for_each(col.len(), |i| out.push(plotted_value(axis, col[i])));
     Ok(out)
+}
+
+/// The coordinates a gate reaches on one axis (0 = x, 1 = y), plotted.
+fn gate_extent(g: &GateOverlay, axis: &AxisSpec, which: usize) -> Vec<f64> {
+    let raw: Vec<f64> = match &g.shape {
+        GateShape::Range(iv) if which == 0 => [iv.min, iv.max].into_iter().flatten().collect(),
+        GateShape::Rectangle { x, y } => {
+            let iv = if which == 0 { x } else { y };
+            [iv.min, iv.max].into_iter().flatten().collect()
+        }
+        GateShape::Quadrant { x, y, .. } => vec![if which == 0 { *x } else { *y }],
+        GateShape::Polygon { vertices } => vertices
+            .iter()
+            .map(|v| if which == 0 { v.0 } else { v.1 })
+            .collect(),
+        GateShape::Ellipse {
+            mean,
+            covariance,
+            distance_square,
+        } => {
+            let (m, var) = if which == 0 {
+                (mean.0, covariance[0][0])
+            } else {
+                (mean.1, covariance[1][1])
+            };
+            let r = (distance_square * var).max(0.0).sqrt();
+            vec![m - r, m + r]
+        }
+        _ => Vec::new(),
+    };
+    raw.into_iter()
+        .map(|v| match g.space {
+            CoordSpace::Plotted => v,
+            CoordSpace::Data => axis.scale.forward(v),
+        })
+        .filter(|v| v.is_finite())
+        .collect()
+}
+
+/// An automatic range widened to show every gate's boundary (a fallback
+/// threshold at the data's minimum must still be visible).
+fn include_gates(
+    (lo, hi): (f64, f64),
+    gates: &[GateOverlay],
+    axis: &AxisSpec,
+    which: usize,
+) -> (f64, f64) {
+    let (mut a, mut b) = (lo, hi);
+    for g in gates {
+        for v in gate_extent(g, axis, which) {
+            a = a.min(v);
+            b = b.max(v);
+        }
+    }
+    if (a, b) == (lo, hi) {
+        return (lo, hi);
+    }
+    let pad = 0.04 * (b - a);
+    (
+        if a < lo { a - pad } else { lo },
+        if b > hi { b + pad } else { hi },
+    )
 }
 
 /// Visible range: the spec's, else the 0.1–99.9th percentile of the finite
@@ -229,11 +293,21 @@ pub fn render_density(
     // Ranges from the data only when the spec gives none (costs a pass).
     let (xlo, xhi) = match spec.x.range {
         Some(r) if valid(r) => r,
-        _ => resolve_range(&spec.x, &axis_values(events, &spec.x, parent)?),
+        _ => include_gates(
+            resolve_range(&spec.x, &axis_values(events, &spec.x, parent)?),
+            &spec.gates,
+            &spec.x,
+            0,
+        ),
     };
     let (ylo, yhi) = match spec.y.range {
         Some(r) if valid(r) => r,
-        _ => resolve_range(&spec.y, &axis_values(events, &spec.y, parent)?),
+        _ => include_gates(
+            resolve_range(&spec.y, &axis_values(events, &spec.y, parent)?),
+            &spec.gates,
+            &spec.y,
+            1,
+        ),
     };
     let nb = opts.bins.max(2);
     let mut grid = vec![0u32; nb * nb];
@@ -357,6 +431,7 @@ pub fn render_density(
     let caption = caption_for(&spec.gates, parent_count, off, nan);
     Ok(RenderedPlot {
         title: spec.title.clone(),
+        parent: spec.parent.clone(),
         png: canvas.to_png()?,
         width: w,
         height: h,
@@ -473,7 +548,10 @@ pub fn render_histogram(
 ) -> Result<RenderedPlot, String> {
     let xs = axis_values(events, &spec.x, parent)?;
     let parent_count = xs.len();
-    let (lo, hi) = resolve_range(&spec.x, &xs);
+    let (lo, hi) = match spec.x.range {
+        Some(r) if valid(r) => r,
+        _ => include_gates(resolve_range(&spec.x, &xs), &spec.gates, &spec.x, 0),
+    };
     let nb = opts.bins.max(2);
     let mut counts = vec![0u32; nb];
     let (mut plotted, mut off, mut nan) = (0usize, 0usize, 0usize);
@@ -635,6 +713,7 @@ pub fn render_histogram(
     }
     Ok(RenderedPlot {
         title: spec.title.clone(),
+        parent: spec.parent.clone(),
         png: canvas.to_png()?,
         width: w,
         height: h,
@@ -735,6 +814,7 @@ pub fn render_flow_rate(spec: &FlowRateSpec, title: &str) -> Result<RenderedPlot
     }
     Ok(RenderedPlot {
         title: title.to_string(),
+        parent: String::new(),
         png: canvas.to_png()?,
         width: w,
         height: h,
@@ -884,6 +964,7 @@ pub fn render_cohort(
     })?;
     Ok(RenderedPlot {
         title: title.to_string(),
+        parent: String::new(),
         png: canvas.to_png()?,
         width: w,
         height: h,
@@ -998,6 +1079,7 @@ pub fn render_heatmap(spec: &HeatmapSpec) -> Result<RenderedPlot, String> {
     })?;
     Ok(RenderedPlot {
         title: spec.title.clone(),
+        parent: String::new(),
         png: canvas.to_png()?,
         width: w,
         height: h,
