@@ -9,6 +9,7 @@ use clap::Args;
 use crate::pipeline::definition::Pipeline;
 use crate::pipeline::runner::{self, RunOptions, Stage};
 use crate::pipeline::sink::{GatesXml, PopulationsCsv, ResultsCsv, RunJson, Sink};
+use crate::report::stage::{ReportSink, ReportStage};
 
 /// Run a preset pipeline over a batch of FCS files.
 #[derive(Debug, Args)]
@@ -32,6 +33,10 @@ pub struct RunArgs {
     /// Worker threads (default: all cores). Outputs are identical for any value.
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// Also write OUTDIR/report.html (gating plots per sample, cohort plots,
+    /// QC flags) and the plots as PNGs under OUTDIR/plots/.
+    #[arg(long)]
+    pub report: bool,
 }
 
 /// Reads one FCS data set from bytes with the crate's reader.
@@ -67,8 +72,16 @@ pub fn run(args: RunArgs) -> crate::Result<ExitCode> {
         threads: args.threads,
         progress: std::io::stderr().is_terminal(),
     };
-    let stages: Vec<Box<dyn Stage>> = Vec::new();
+    // The report is one more stage (plots drawn in each file's worker, while
+    // its events are in memory) and one more sink (report.html at the end).
+    let mut stages: Vec<Box<dyn Stage>> = Vec::new();
     let mut sinks = default_sinks();
+    if args.report {
+        stages.push(Box::new(ReportStage::default()));
+        sinks.push(Box::new(ReportSink::new(&args.outdir).map_err(|e| {
+            crate::Error::Usage(format!("{}: report: {e}", args.outdir.display()))
+        })?));
+    }
     let (batch, summary) = runner::run(&opts, &read_fcs, &stages, &mut sinks)?;
     eprintln!(
         "nkflow run: {} files ({} failed, {} skipped) in {:.1} s → {}",
