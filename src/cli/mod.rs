@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod cluster;
 pub mod convert;
 pub mod gate;
 pub mod info;
@@ -23,6 +24,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// FlowSOM on FCS files: one map for all files, metaclusters per file
+    /// (OUTDIR/clusters.csv; --assignments: per-event metaclusters).
+    Cluster(cluster::ClusterArgs),
     /// Write all events of an FCS file as CSV (FCS scale, optionally
     /// compensated and transformed; --raw for the stored values).
     Convert(convert::ConvertArgs),
@@ -49,6 +53,7 @@ pub enum Command {
 /// non-zero exit code.
 pub fn run(cli: Cli) -> ExitCode {
     let result: crate::Result<ExitCode> = match cli.command {
+        Command::Cluster(args) => cluster::run(&args),
         Command::Convert(args) => convert::run(&args),
         Command::Info(args) => info::run(&args),
         Command::Run(args) => run::run(args),

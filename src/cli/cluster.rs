@@ -1,0 +1,339 @@
+//! `nkflow cluster FILE... --markers CD56,CD16,... -o OUTDIR`: FlowSOM on FCS
+//! files, one map for all of them.
+//!
+//! Each file is read, scaled, compensated with its own spillover keyword,
+//! its markers resolved by the pipeline's panel rules ($PnS/$PnN, whole-token
+//! aliases, -A over -H/-W), and each marker logicle-transformed with
+//! parameters estimated from that file (flowCore's `estimateLogicle` rule)
+//! unless `--logicle T,W,M,A` fixes them. Then [`cluster_batch`] trains one
+//! map on all files and maps every event. Outputs: `OUTDIR/clusters.csv`
+//! and, with `--assignments`, `OUTDIR/assignments/<file name>.csv`.
+
+// crate::Error's GatingFile variant makes every crate::Result large; boxing it
+// belongs to its owner (same allowance as `info` and `simulate`).
+#![allow(clippy::result_large_err)]
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
+
+use crate::cluster::{
+    cluster_batch, write_assignments_csv, write_clusters_csv, ClusterInput, ConsensusSettings,
+    FlowSomParams, Grid, Metaclustering,
+};
+use crate::compensation::Matrix;
+use crate::pipeline::panel::{self, MarkerSpec};
+use crate::transform::Logicle;
+use crate::{Error, EventMatrix};
+
+/// Metaclustering method on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MetaMethod {
+    /// Consensus hierarchical clustering (R FlowSOM's default).
+    Consensus,
+    /// k-means (linfa).
+    Kmeans,
+}
+
+/// Arguments of `nkflow cluster`.
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    /// FCS files; one map is trained on all of them.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Markers to cluster on, comma-separated (matched to $PnS/$PnN as panels are).
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub markers: Vec<String>,
+    /// Output directory (created if missing).
+    #[arg(short = 'o', long = "out")]
+    pub out: PathBuf,
+    /// Also write assignments/<file name>.csv: the metacluster of every event.
+    #[arg(long)]
+    pub assignments: bool,
+    /// Seed of every random step.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// SOM grid as XxY.
+    #[arg(long, default_value = "10x10", value_parser = parse_grid)]
+    pub grid: Grid,
+    /// Number of metaclusters.
+    #[arg(long, default_value_t = 10)]
+    pub k: usize,
+    /// Passes over the training events.
+    #[arg(long, default_value_t = 10)]
+    pub rlen: usize,
+    /// Train on at most this many events, drawn evenly from the files (default: all).
+    #[arg(long)]
+    pub train_events: Option<usize>,
+    /// Metaclustering method.
+    #[arg(long, value_enum, default_value_t = MetaMethod::Consensus)]
+    pub metaclustering: MetaMethod,
+    /// Fixed logicle parameters T,W,M,A for every marker (default: estimated per marker and file).
+    #[arg(long)]
+    pub logicle: Option<String>,
+    /// Worker threads (default: all cores). Results are identical for any number.
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+fn parse_grid(s: &str) -> Result<Grid, String> {
+    let (x, y) = s
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("grid {s:?} is not XxY (e.g. 10x10)"))?;
+    let parse = |v: &str| {
+        v.trim()
+            .parse::<usize>()
+            .map_err(|_| format!("grid {s:?} is not XxY (e.g. 10x10)"))
+    };
+    Ok(Grid {
+        xdim: parse(x)?,
+        ydim: parse(y)?,
+    })
+}
+
+/// Runs `nkflow cluster`.
+pub fn run(args: &ClusterArgs) -> crate::Result<ExitCode> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(args.threads.unwrap_or(0))
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start {:?} threads: {e}", args.threads)))?;
+    pool.install(|| run_in_pool(args))
+}
+
+fn run_in_pool(args: &ClusterArgs) -> crate::Result<ExitCode> {
+    let markers: Vec<String> = args
+        .markers
+        .iter()
+        .map(|m| m.trim().to_string())
+        .filter(|m| !m.is_empty())
+        .collect();
+    let fixed = args.logicle.as_deref().map(parse_logicle).transpose()?;
+    let mut names = Vec::with_capacity(args.files.len());
+    let mut matrices = Vec::with_capacity(args.files.len());
+    for path in &args.files {
+        let name = file_name(path);
+        matrices.push(prepare(path, &name, &markers, fixed.as_ref())?);
+        names.push(name);
+    }
+    let params = FlowSomParams {
+        grid: args.grid,
+        rlen: args.rlen,
+        k: args.k,
+        seed: args.seed,
+        train_events: args.train_events,
+        metaclustering: match args.metaclustering {
+            MetaMethod::Consensus => Metaclustering::Consensus(ConsensusSettings::default()),
+            MetaMethod::Kmeans => Metaclustering::KMeans,
+        },
+        ..FlowSomParams::default()
+    };
+    let inputs: Vec<ClusterInput> = names
+        .iter()
+        .zip(&matrices)
+        .map(|(n, m)| ClusterInput::new(n, m))
+        .collect();
+    let marker_refs: Vec<&str> = markers.iter().map(String::as_str).collect();
+    let run = cluster_batch(&inputs, &marker_refs, &params)?;
+
+    std::fs::create_dir_all(&args.out).map_err(|e| Error::io(&args.out, e))?;
+    let tables: Vec<_> = run.samples.iter().map(|s| s.table.clone()).collect();
+    let clusters = args.out.join("clusters.csv");
+    write_atomically(&clusters, |w| {
+        write_clusters_csv(w, &run.model, &tables).map_err(|e| Error::Usage(e.to_string()))
+    })?;
+    if args.assignments {
+        let dir = args.out.join("assignments");
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        for s in &run.samples {
+            let path = dir.join(format!("{}.csv", s.name));
+            write_atomically(&path, |w| Ok(write_assignments_csv(w, &s.metaclusters)?))?;
+        }
+    }
+    println!(
+        "FlowSOM: {} files, {} training events, {}x{} grid, {} metaclusters → {}",
+        run.samples.len(),
+        run.model.train_events(),
+        args.grid.xdim,
+        args.grid.ydim,
+        run.model.k(),
+        clusters.display()
+    );
+    for (m, name) in run.model.metacluster_names().iter().enumerate() {
+        println!("  {:>2}  {name}", m + 1);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The file name as given (e.g. `P01_D30.fcs`), used for sample names and
+/// assignment file names.
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+/// Reads one file and returns its transformed marker columns, named by marker.
+fn prepare(
+    path: &Path,
+    name: &str,
+    markers: &[String],
+    fixed: Option<&Logicle>,
+) -> crate::Result<EventMatrix> {
+    let mut sample = crate::fcs::read(path)?;
+    marker_matrix(&mut sample, name, markers, fixed)
+}
+
+/// The preprocessing `nkflow cluster` applies to one sample: FCS scale,
+/// compensation with the sample's own spillover, markers resolved by the
+/// panel rules, each logicle-transformed (`fixed`, else estimated from this
+/// sample). Returns the marker columns named by marker.
+pub fn marker_matrix(
+    sample: &mut crate::Sample,
+    name: &str,
+    markers: &[String],
+    fixed: Option<&Logicle>,
+) -> crate::Result<EventMatrix> {
+    sample.apply_scale();
+    if let Some(matrix) = Matrix::from_sample(sample)? {
+        matrix.compensate_sample(sample)?;
+    }
+    let known = preset_panel();
+    let specs: Vec<MarkerSpec> = markers
+        .iter()
+        .map(|m| MarkerSpec {
+            marker: m.clone(),
+            aliases: known
+                .iter()
+                .find(|k| k.marker.eq_ignore_ascii_case(m))
+                .map(|k| k.aliases.clone())
+                .unwrap_or_default(),
+            optional: false,
+        })
+        .collect();
+    let resolved = panel::resolve(&specs, &sample.channels, &BTreeMap::new())
+        .map_err(|e| Error::Usage(format!("{name}: {e}")))?;
+    let mut columns = Vec::with_capacity(markers.len());
+    for m in markers {
+        let idx = resolved
+            .get(m)
+            .map(|r| r.index)
+            .ok_or_else(|| Error::Usage(format!("{name}: marker {m:?} was not resolved")))?;
+        let mut col = sample.events.column(idx).to_vec();
+        match fixed {
+            Some(l) => l.apply_slice(&mut col),
+            None => estimate_logicle(&col)
+                .map_err(|e| Error::Usage(format!("{name}: marker {m}: {e}")))?
+                .apply_slice(&mut col),
+        }
+        columns.push(col);
+    }
+    Ok(EventMatrix::from_columns(markers.to_vec(), columns)?)
+}
+
+/// The NK preset's panel (`pipelines/nk-day30.json`): its aliases let
+/// `--markers KIR` find `CD158 APC`, as the pipeline would. Only the `panel`
+/// entry is read, so the rest of the preset can evolve freely.
+fn preset_panel() -> Vec<MarkerSpec> {
+    const PRESET: &str = include_str!("../../pipelines/nk-day30.json");
+    serde_json::from_str::<serde_json::Value>(PRESET)
+        .ok()
+        .and_then(|v| v.get("panel").cloned())
+        .and_then(|p| serde_json::from_value(p).ok())
+        .unwrap_or_default()
+}
+
+fn parse_logicle(s: &str) -> crate::Result<Logicle> {
+    let v: Vec<f64> = s
+        .split(',')
+        .map(|p| p.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| Error::Usage(format!("--logicle {s:?}: expected T,W,M,A numbers")))?;
+    match v.as_slice() {
+        [t, w, m, a] => Ok(Logicle::new(*t, *w, *m, *a)?),
+        _ => Err(Error::Usage(format!(
+            "--logicle {s:?}: expected four numbers T,W,M,A"
+        ))),
+    }
+}
+
+/// Logicle parameters from the data, as flowCore's `estimateLogicle`:
+/// T = the largest value, M = 4.5, A = 0, and W from the 5% quantile `r` of
+/// the negative values, `W = (M − log10(T / |r|)) / 2` (0 without negatives),
+/// kept within the valid range [0, M/2].
+pub fn estimate_logicle(values: &[f64]) -> Result<Logicle, crate::transform::TransformError> {
+    let m = 4.5;
+    let t = values
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(f64::NEG_INFINITY, f64::max);
+    let t = if t.is_finite() && t > 0.0 {
+        t
+    } else {
+        262_144.0
+    };
+    let mut neg: Vec<f64> = values.iter().copied().filter(|v| *v < 0.0).collect();
+    let w = if neg.is_empty() {
+        0.0
+    } else {
+        neg.sort_unstable_by(f64::total_cmp);
+        let h = (neg.len() - 1) as f64 * 0.05;
+        let lo = h.floor() as usize;
+        let hi = (lo + 1).min(neg.len() - 1);
+        let r = neg[lo] + (h - lo as f64) * (neg[hi] - neg[lo]);
+        let w = (m - (t / r.abs().max(f64::EPSILON)).log10()) / 2.0;
+        if w.is_finite() {
+            w.clamp(0.0, m / 2.0)
+        } else {
+            0.0
+        }
+    };
+    Logicle::new(t, w, m, 0.0)
+}
+
+/// Writes through a temporary file in the same directory, renamed into
+/// place only when complete.
+fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut std::fs::File) -> crate::Result<()>,
+) -> crate::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
+    write(tmp.as_file_mut())?;
+    tmp.as_file_mut().flush().map_err(|e| Error::io(path, e))?;
+    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preset_aliases_are_available() {
+        let panel = preset_panel();
+        let kir = panel.iter().find(|m| m.marker == "KIR").unwrap();
+        assert!(kir.aliases.iter().any(|a| a == "CD158*"));
+    }
+
+    #[test]
+    fn grid_parses() {
+        assert_eq!(parse_grid("7x5"), Ok(Grid { xdim: 7, ydim: 5 }));
+        assert!(parse_grid("10").is_err());
+    }
+
+    #[test]
+    fn logicle_estimate_follows_flowcore_rule() {
+        // T = 10,000; 5% quantile of the negatives −100..−1 = −95.05 → W = (4.5 − 2) / 2.
+        let mut v: Vec<f64> = (0..=100).map(|i| -100.0 + i as f64).collect();
+        v.push(10_000.0);
+        let l = estimate_logicle(&v).unwrap();
+        let p = l.params();
+        assert_eq!(p.t, 10_000.0);
+        assert!((p.w - (4.5 - (10_000.0f64 / 95.05).log10()) / 2.0).abs() < 1e-12);
+        assert_eq!(estimate_logicle(&[1.0, 50.0]).unwrap().params().w, 0.0);
+    }
+}
