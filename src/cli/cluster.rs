@@ -264,7 +264,6 @@ fn parse_logicle(s: &str) -> crate::Result<Logicle> {
 /// the negative values, `W = (M − log10(T / |r|)) / 2` (0 without negatives),
 /// kept within the valid range [0, M/2].
 pub fn estimate_logicle(values: &[f64]) -> Result<Logicle, crate::transform::TransformError> {
-    let m = 4.5;
     let t = values
         .iter()
         .copied()
@@ -275,23 +274,8 @@ pub fn estimate_logicle(values: &[f64]) -> Result<Logicle, crate::transform::Tra
     } else {
         262_144.0
     };
-    let mut neg: Vec<f64> = values.iter().copied().filter(|v| *v < 0.0).collect();
-    let w = if neg.is_empty() {
-        0.0
-    } else {
-        neg.sort_unstable_by(f64::total_cmp);
-        let h = (neg.len() - 1) as f64 * 0.05;
-        let lo = h.floor() as usize;
-        let hi = (lo + 1).min(neg.len() - 1);
-        let r = neg[lo] + (h - lo as f64) * (neg[hi] - neg[lo]);
-        let w = (m - (t / r.abs().max(f64::EPSILON)).log10()) / 2.0;
-        if w.is_finite() {
-            w.clamp(0.0, m / 2.0)
-        } else {
-            0.0
-        }
-    };
-    Logicle::new(t, w, m, 0.0)
+    // The transform module owns the flowCore rule (type-7 quantile, W clamped).
+    Ok(crate::transform::estimate_logicle(values, t, 4.5, 0.0, 0.05)?.logicle)
 }
 
 /// Writes through a temporary file in the same directory, renamed into
