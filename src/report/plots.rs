@@ -662,37 +662,28 @@ pub fn render_histogram(
                 outline_pixels: evidence,
             });
         }
-        for &p in &spec.peaks {
-            let pp = mark(p);
-            if !(pp >= lo && pp <= hi) {
-                continue;
+        // Peaks and valleys differ only in glyph and colour.
+        let markers = [
+            (&spec.peaks, "▼", RGBColor(200, 30, 30)),
+            (&spec.valleys, "◆", RGBColor(20, 90, 200)),
+        ];
+        for (values, glyph, colour) in markers {
+            for &v in values.iter() {
+                let pv = mark(v);
+                if !(pv >= lo && pv <= hi) {
+                    continue;
+                }
+                let x = frame.px(pv).round() as i32;
+                let y = frame.py(height_at(pv)).round() as i32 - 7;
+                text(
+                    area,
+                    glyph,
+                    (x, y),
+                    12.0,
+                    colour,
+                    (HPos::Center, VPos::Center),
+                )?;
             }
-            let x = frame.px(pp).round() as i32;
-            let y = frame.py(height_at(pp)).round() as i32 - 7;
-            text(
-                area,
-                "▼",
-                (x, y),
-                12.0,
-                RGBColor(200, 30, 30),
-                (HPos::Center, VPos::Center),
-            )?;
-        }
-        for &v in &spec.valleys {
-            let pv = mark(v);
-            if !(pv >= lo && pv <= hi) {
-                continue;
-            }
-            let x = frame.px(pv).round() as i32;
-            let y = frame.py(height_at(pv)).round() as i32 - 7;
-            text(
-                area,
-                "◆",
-                (x, y),
-                12.0,
-                RGBColor(20, 90, 200),
-                (HPos::Center, VPos::Center),
-            )?;
         }
         if !spec.peaks.is_empty() || !spec.valleys.is_empty() {
             text(
