@@ -45,8 +45,10 @@ pub enum ExtractError {
     #[error("{file}: {source}")]
     Engine {
         file: String,
+        // Boxed: engine errors carry much context, and every `Result` of
+        // this module would otherwise be large.
         #[source]
-        source: EngineError,
+        source: Box<EngineError>,
     },
 }
 
@@ -80,7 +82,7 @@ pub fn population_events(
     let gated = engine::gate_sample(pipeline, sample, overrides).map_err(|source| {
         ExtractError::Engine {
             file: file.clone(),
-            source,
+            source: Box::new(source),
         }
     })?;
     let pop = gated
