@@ -301,7 +301,12 @@ fn process_file(ctx: &FileContext<'_>, index: usize, path: &Path) -> SampleResul
         ..SampleResult::default()
     };
     if let Err(e) = fill(ctx, path, &file_name, &mut r) {
-        r.error = Some(format!("{file_name}: {e}"));
+        // Reader errors already start with the file name; say it once.
+        r.error = Some(if e.starts_with(&format!("{file_name}: ")) {
+            e
+        } else {
+            format!("{file_name}: {e}")
+        });
         r.columns = vec![None; ctx.batch.stat_columns.len()];
         r.populations.clear();
         r.gates.clear();
