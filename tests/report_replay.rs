@@ -14,12 +14,11 @@ use std::path::Path;
 use std::process::Command;
 
 fn nkflow(cwd: &Path, args: &[&str]) -> std::process::Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_nkflow"))
+    Command::new(env!("CARGO_BIN_EXE_nkflow"))
         .current_dir(cwd)
         .args(args)
         .output()
-        .unwrap();
-    out
+        .unwrap()
 }
 
 fn ok(out: std::process::Output) -> String {
@@ -163,7 +162,7 @@ fn report_outdir_rebuilds_the_run_report_and_names_missing_and_changed_inputs() 
     // A changed samplesheet: refused, naming it.
     let sheet = work.join("fcs/samplesheet.csv");
     let mut text = std::fs::read_to_string(&sheet).unwrap();
-    text.push_str("\n");
+    text.push('\n');
     std::fs::write(&sheet, text).unwrap();
     let o = nkflow(&elsewhere, &["report", out.to_str().unwrap()]);
     assert!(!o.status.success());
