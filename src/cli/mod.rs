@@ -27,8 +27,9 @@ pub enum Command {
     /// FlowSOM on FCS files: one map for all files, metaclusters per file
     /// (OUTDIR/clusters.csv; --assignments: per-event metaclusters).
     Cluster(cluster::ClusterArgs),
-    /// Write all events of an FCS file as CSV (FCS scale, optionally
-    /// compensated and transformed; --raw for the stored values).
+    /// Write all events of an FCS file as CSV or FCS (FCS scale, optionally
+    /// compensated and transformed; --raw for the stored values), or with
+    /// --pipeline/--population only one pipeline population's events.
     Convert(convert::ConvertArgs),
     /// Show what FCS files hold: version, instrument, events × channels,
     /// channel table, spillover, warnings (`--json`: one object per file).
