@@ -112,7 +112,7 @@ impl Edge {
     }
 
     /// Whether a ray from the point to +x crosses this edge (half-open in y).
-    #[inline(always)]
+    #[cfg(test)]
     fn crossed(&self, cross: f64, py: f64) -> bool {
         ((self.ay > py) != (self.by > py)) & ((cross > 0.0) == self.rising)
     }
