@@ -43,8 +43,6 @@ pub enum Command {
     /// Simulate a cohort of NK-panel FCS files with known truth (N files,
     /// samplesheet.csv, truth.json).
     Simulate(simulate::SimulateArgs),
-    /// Print the version (placeholder until the first real subcommand lands).
-    Version,
     /// Apply a FlowJo workspace (.wsp) to its FCS files and compare with
     /// FlowJo's saved counts (populations.csv, summary.txt).
     Workspace(workspace::WorkspaceArgs),
@@ -60,10 +58,6 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Gate(args) => gate::run(args),
         Command::Simulate(args) => simulate::run(&args),
-        Command::Version => {
-            println!("nkflow {}", env!("CARGO_PKG_VERSION"));
-            Ok(ExitCode::SUCCESS)
-        }
         Command::Workspace(args) => workspace::run(&args),
     };
     match result {
