@@ -219,8 +219,14 @@ fn resolve_range(axis: &AxisSpec, values: &[f64]) -> (f64, f64) {
     if v.is_empty() {
         return (0.0, 1.0);
     }
-    v.sort_by(f64::total_cmp);
-    let q = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
+    // Two order statistics by selection (linear), not a full sort: this
+    // runs on every plot's parent population.
+    let last = v.len() - 1;
+    let mut q = |p: f64| {
+        let k = ((last as f64 * p).round() as usize).min(last);
+        let (_, x, _) = v.select_nth_unstable_by(k, f64::total_cmp);
+        *x
+    };
     let (lo, hi) = (q(0.001), q(0.999));
     let (lo, hi) = if hi > lo {
         (lo, hi)
@@ -288,37 +294,30 @@ pub fn render_density(
     parent: Members<'_>,
     opts: RenderOptions,
 ) -> Result<RenderedPlot, String> {
+    // One pass maps the parent's events to plotted coordinates (the
+    // transform is the costly part); ranges and bins both use the result.
     let xcol = column(events, &spec.x)?;
     let ycol = column(events, &spec.y)?;
-    // Ranges from the data only when the spec gives none (costs a pass).
+    let n = xcol.len().min(ycol.len());
+    let (mut xs, mut ys) = (Vec::new(), Vec::new());
+    parent.for_each(n, |i| {
+        xs.push(plotted_value(&spec.x, xcol[i]));
+        ys.push(plotted_value(&spec.y, ycol[i]));
+    });
+    let parent_count = xs.len();
     let (xlo, xhi) = match spec.x.range {
         Some(r) if valid(r) => r,
-        _ => include_gates(
-            resolve_range(&spec.x, &axis_values(events, &spec.x, parent)?),
-            &spec.gates,
-            &spec.x,
-            0,
-        ),
+        _ => include_gates(resolve_range(&spec.x, &xs), &spec.gates, &spec.x, 0),
     };
     let (ylo, yhi) = match spec.y.range {
         Some(r) if valid(r) => r,
-        _ => include_gates(
-            resolve_range(&spec.y, &axis_values(events, &spec.y, parent)?),
-            &spec.gates,
-            &spec.y,
-            1,
-        ),
+        _ => include_gates(resolve_range(&spec.y, &ys), &spec.gates, &spec.y, 1),
     };
     let nb = opts.bins.max(2);
     let mut grid = vec![0u32; nb * nb];
-    let (mut plotted, mut off, mut nan, mut parent_count) = (0usize, 0usize, 0usize, 0usize);
-    // One fused pass over the parent's events: map (if needed) and bin.
-    let n = xcol.len().min(ycol.len());
+    let (mut plotted, mut off, mut nan) = (0usize, 0usize, 0usize);
     let (bx_, by_) = (Binner::new(xlo, xhi, nb), Binner::new(ylo, yhi, nb));
-    parent.for_each(n, |i| {
-        parent_count += 1;
-        let x = plotted_value(&spec.x, xcol[i]);
-        let y = plotted_value(&spec.y, ycol[i]);
+    for (&x, &y) in xs.iter().zip(&ys) {
         match (bx_.bin(x), by_.bin(y)) {
             (Some((bx, cx)), Some((by, cy))) => {
                 grid[by * nb + bx] += 1;
@@ -327,7 +326,7 @@ pub fn render_density(
             }
             _ => nan += 1,
         }
-    });
+    }
     let side = opts.plot_px as i32;
     // Boolean gates have no outline: their labels go under the plot.
     let n_bool = spec
