@@ -217,7 +217,7 @@ pub fn sort_total(v: &mut [f64]) {
     let mut tmp = vec![0u64; keys.len()];
     for (d, h) in hist.iter().enumerate() {
         // A digit shared by every key does not reorder anything.
-        if h.iter().any(|&c| c == keys.len()) {
+        if h.contains(&keys.len()) {
             continue;
         }
         let mut offsets = [0usize; 256];
