@@ -266,3 +266,50 @@ fn donor_split_by_hla_matches_truth() {
         worst[0].1
     );
 }
+
+/// Full donor chimerism: one HLA+ peak, no valley. The fallback puts the
+/// threshold below that peak, so every NK cell counts as donor, and the
+/// file is flagged.
+#[test]
+fn full_donor_chimerism_counts_all_nk_as_donor_and_flags() {
+    let p = preset();
+    let cols: Vec<&str> = p.columns.iter().map(|c| c.name.as_str()).collect();
+    let mut cohort = Cohort::plan(&Settings {
+        seed: 21,
+        samples: 6,
+        events: Some(60_000),
+        hla: true,
+        ..Settings::default()
+    })
+    .unwrap();
+    let mut checked = 0;
+    for i in 0..cohort.specs.len() {
+        cohort.specs[i].nk_donor_chimerism_pct = Some(100.0);
+        let f = cohort.simulate(i).unwrap();
+        let t = f.truth.clone();
+        if t.nk_events < 500 {
+            continue;
+        }
+        assert_eq!(t.pct_donor_nk_by_hla, Some(100.0));
+        let gated = engine::gate_sample(&p, f.sample, &BTreeMap::new()).unwrap();
+        let inputs = Inputs::default();
+        let mut flags = Vec::new();
+        let pops = stats::population_stats(&p, &gated, &inputs, &mut flags);
+        let vals = stats::column_values(&p.columns, &pops, &gated, &inputs);
+        let got = vals[cols
+            .iter()
+            .position(|x| *x == "donor_nk_pct_by_hla")
+            .unwrap()]
+        .unwrap();
+        eprintln!(
+            "{}: donor_nk_pct_by_hla {got:.2} (truth 100), fallbacks {:?}",
+            cohort.specs[i].file_name, gated.fallbacks
+        );
+        assert!(got >= 99.0, "{got}");
+        assert!(gated
+            .fallbacks
+            .contains(&"nk_donor_hla:HLA-donor".to_string()));
+        checked += 1;
+    }
+    assert!(checked >= 3, "{checked}");
+}
