@@ -23,7 +23,7 @@ use crate::pipeline::sink::{fmt_num, BatchSummary, Sink, SinkError};
 use crate::report::adapt::gate_shape;
 use crate::report::model::{
     AxisSpec, BatchInfo, CohortSpec, CoordSpace, DensitySpec, FlowRateSpec, GateOverlay, GateShape,
-    HistogramSpec, Members,
+    HeatmapSpec, HistogramSpec, Members,
 };
 use crate::report::plots::{render_density, render_flow_rate, render_histogram, RenderOptions};
 use crate::report::writer::{PlotOutcome, RenderedSample, ReportBuilder, ReportOptions};
@@ -31,6 +31,10 @@ use crate::report::AxisScale;
 
 /// Artifact key (and stage name).
 pub const ARTIFACT: &str = "report";
+
+/// Artifact key of the FlowSOM heatmap (a [`HeatmapSpec`]) that the
+/// pipeline's cluster stage attaches to the results it clustered.
+pub const FLOWSOM_HEATMAP: &str = "flowsom_heatmap";
 
 /// What the stage attaches to a sample's result.
 #[derive(Debug, Clone, PartialEq)]
@@ -314,6 +318,8 @@ fn render_group(
 pub struct ReportSink {
     outdir: PathBuf,
     builder: Option<ReportBuilder>,
+    /// The FlowSOM heatmap, from the first result that carries one.
+    flowsom: Option<HeatmapSpec>,
 }
 
 impl ReportSink {
@@ -322,6 +328,7 @@ impl ReportSink {
         Ok(ReportSink {
             outdir: outdir.into(),
             builder: Some(ReportBuilder::new(ReportOptions::default())?),
+            flowsom: None,
         })
     }
 }
@@ -344,6 +351,13 @@ impl Sink for ReportSink {
             .artifacts
             .get(ARTIFACT)
             .and_then(|a| a.clone().downcast::<ReportArtifact>().ok());
+        if self.flowsom.is_none() {
+            self.flowsom = r
+                .artifacts
+                .get(FLOWSOM_HEATMAP)
+                .and_then(|a| a.clone().downcast::<HeatmapSpec>().ok())
+                .map(|h| (*h).clone());
+        }
         let mut warnings = r.warnings.clone();
         let (plots, flow_rate) = match &art {
             Some(a) => {
@@ -414,7 +428,7 @@ impl Sink for ReportSink {
                 .map(|(p, why)| format!("{p}: {why}"))
                 .collect(),
             cohort,
-            flowsom: None,
+            flowsom: self.flowsom.take(),
         };
         builder
             .finish(&self.outdir, &info)
