@@ -1,6 +1,7 @@
-//! `nkflow convert FILE.fcs -o OUT.csv [--compensate auto|none|MATRIX.csv]
-//! [--transform SPEC]... [--raw]`: all events as CSV, so users can check
-//! values in any tool.
+//! `nkflow convert FILE.fcs -o OUT.csv|OUT.fcs [--compensate auto|none|MATRIX.csv]
+//! [--transform SPEC]... [--raw]`: all events as CSV (or FCS), so users can
+//! check values in any tool; with `--pipeline P.json --population NAME`, only
+//! the events of that pipeline population.
 //!
 //! The header holds the `$PnN` names; one row per event, in file order.
 //! Values are on the FCS scale (log amplification, gain and `$TIMESTEP`
@@ -9,6 +10,17 @@
 //! round-trip formatting, so every f64 reads back exactly. `--raw` writes the
 //! values as stored and refuses compensation and transforms, which are
 //! defined on the FCS scale.
+//!
+//! **Population export.** `--population NAME --pipeline P.json` gates the
+//! file exactly as `nkflow run` does (same panel, compensation and
+//! data-driven thresholds, so the row count equals that population's count
+//! in populations.csv) and writes the population's events: FCS scale,
+//! compensated by the pipeline's compensation source (see
+//! [`crate::pipeline::extract`]); `--transform` applies afterwards.
+//!
+//! **FCS output** (`-o OUT.fcs`): nkflow's FCS 3.1 writer, float32. Scaled
+//! values are written as linear parameters (`$PnE 0,0`, no gain); compensated
+//! values carry no spillover keyword, so no reader compensates them twice.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -17,7 +29,9 @@ use std::process::ExitCode;
 use crate::compensation::Matrix;
 use crate::error::Error;
 use crate::fcs;
-use crate::sample::Sample;
+use crate::pipeline::definition::Pipeline;
+use crate::pipeline::extract;
+use crate::sample::{Sample, Scale};
 use crate::transform::{estimate_logicle, Channels, SpecTransform, TransformSpec};
 use crate::EventMatrix;
 
@@ -27,9 +41,21 @@ pub struct ConvertArgs {
     /// The FCS file.
     #[arg(value_name = "FILE.fcs")]
     pub file: PathBuf,
-    /// Output CSV file ("-" for standard output).
-    #[arg(short = 'o', long = "output", value_name = "OUT.csv")]
+    /// Output file: CSV ("-" for standard output), or FCS when the name ends
+    /// in `.fcs`.
+    #[arg(short = 'o', long = "output", value_name = "OUT.csv|OUT.fcs")]
     pub output: PathBuf,
+    /// Pipeline whose population `--population` names.
+    #[arg(long, value_name = "PIPELINE.json", requires = "population")]
+    pub pipeline: Option<PathBuf>,
+    /// Export only this population's events (a gate id of `--pipeline`, or
+    /// `root`), gated as `nkflow run` gates the file.
+    #[arg(long, value_name = "NAME", requires = "pipeline")]
+    pub population: Option<String>,
+    /// Panel override for `--pipeline`: JSON {"marker": "channel"} or CSV
+    /// marker,channel (as `nkflow run --panel`).
+    #[arg(long, value_name = "FILE", requires = "pipeline")]
+    pub panel: Option<PathBuf>,
     /// Compensation: `auto` (the file's own spillover keyword), `none`, or a
     /// FlowJo/FlowKit matrix CSV (header of detector names, one row per
     /// fluorochrome). Default: none.
@@ -66,21 +92,81 @@ pub fn run(args: &ConvertArgs) -> crate::Result<ExitCode> {
         .iter()
         .map(|s| s.parse::<TransformSpec>())
         .collect::<Result<Vec<_>, _>>()?;
+    let pipeline = match &args.pipeline {
+        Some(p) => {
+            if args.raw || args.compensate.is_some() {
+                return Err(Error::Usage(
+                    "--population exports the values the pipeline gates (FCS scale, compensated by the pipeline's compensation source); it cannot be combined with --raw or --compensate".into(),
+                ));
+            }
+            let pipeline =
+                Pipeline::from_file(p).map_err(crate::pipeline::runner::RunError::from)?;
+            if let Some(pop) = &args.population {
+                extract::check_population(&pipeline, pop)
+                    .map_err(|e| Error::Usage(format!("--population: {e}")))?;
+            }
+            Some(pipeline)
+        }
+        None => None,
+    };
     let mut sample = fcs::read_dataset(&args.file, args.dataset)?;
     let file = args.file.display().to_string();
     for w in &sample.warnings {
         eprintln!("nkflow: warning: {file}: {w}");
     }
-    if !args.raw {
+    if let (Some(pipeline), Some(pop)) = (&pipeline, &args.population) {
+        let overrides = match &args.panel {
+            Some(p) => crate::pipeline::panel::read_override_file(p).map_err(Error::Usage)?,
+            None => Default::default(),
+        };
+        sample = extract::population_events(pipeline, sample, &overrides, pop)
+            .map_err(|e| Error::Usage(e.to_string()))?;
+        eprintln!(
+            "nkflow convert: {file}: population {pop}: {} events",
+            sample.n_events()
+        );
+        // Compensated already (and the spillover keyword removed), so
+        // `fluorescence` means every channel that is neither scatter nor time.
+        apply_transforms(&specs, None, &mut sample, &file)?;
+    } else if !args.raw {
         sample.apply_scale();
         let matrix = compensation(args, &sample, &file)?;
         if let Some(m) = &matrix {
             m.compensate_sample(&mut sample)?;
+            // The values are compensated: an FCS output must not carry the
+            // matrix, or a reader would compensate them again.
+            for k in ["$SPILLOVER", "SPILL", "$SPILL", "$COMP"] {
+                sample.keywords.remove(k);
+            }
         }
         apply_transforms(&specs, matrix.as_ref(), &mut sample, &file)?;
     }
-    write_csv(&args.output, &sample.events)?;
+    if is_fcs_path(&args.output) {
+        write_fcs(&args.output, sample)?;
+    } else {
+        write_csv(&args.output, &sample.events)?;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// True when the output name ends in `.fcs` (any case).
+fn is_fcs_path(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("fcs"))
+}
+
+/// Writes the events as FCS 3.1 (float32) with nkflow's writer. A scaled
+/// sample is written as linear parameters; time is then in seconds, so
+/// `$TIMESTEP` becomes 1.
+#[allow(clippy::result_large_err)]
+fn write_fcs(path: &Path, mut sample: Sample) -> crate::Result<()> {
+    if sample.scale == Scale::Fcs && sample.keywords.get_nonblank("$TIMESTEP").is_some() {
+        sample.keywords.insert("$TIMESTEP", "1");
+    }
+    sample.n_datasets = 1;
+    sample.dataset = 0;
+    fcs::write(path, &sample)?;
+    Ok(())
 }
 
 /// The matrix `--compensate` asks for, if any.

@@ -27,8 +27,9 @@ pub enum Command {
     /// FlowSOM on FCS files: one map for all files, metaclusters per file
     /// (OUTDIR/clusters.csv; --assignments: per-event metaclusters).
     Cluster(cluster::ClusterArgs),
-    /// Write all events of an FCS file as CSV (FCS scale, optionally
-    /// compensated and transformed; --raw for the stored values).
+    /// Write all events of an FCS file as CSV or FCS (FCS scale, optionally
+    /// compensated and transformed; --raw for the stored values), or with
+    /// --pipeline/--population only one pipeline population's events.
     Convert(convert::ConvertArgs),
     /// Show what FCS files hold: version, instrument, events × channels,
     /// channel table, spillover, warnings (`--json`: one object per file).
@@ -42,8 +43,6 @@ pub enum Command {
     /// Simulate a cohort of NK-panel FCS files with known truth (N files,
     /// samplesheet.csv, truth.json).
     Simulate(simulate::SimulateArgs),
-    /// Print the version (placeholder until the first real subcommand lands).
-    Version,
     /// Apply a FlowJo workspace (.wsp) to its FCS files and compare with
     /// FlowJo's saved counts (populations.csv, summary.txt).
     Workspace(workspace::WorkspaceArgs),
@@ -59,10 +58,6 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Gate(args) => gate::run(args),
         Command::Simulate(args) => simulate::run(&args),
-        Command::Version => {
-            println!("nkflow {}", env!("CARGO_PKG_VERSION"));
-            Ok(ExitCode::SUCCESS)
-        }
         Command::Workspace(args) => workspace::run(&args),
     };
     match result {

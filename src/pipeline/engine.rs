@@ -110,6 +110,10 @@ pub struct Gated {
     pub fallbacks: Vec<String>,
     /// The spillover matrix applied (`FCS` compensation of the gates).
     pub matrix: Option<crate::compensation::Matrix>,
+    /// Gates not applied to this file, with the reason: a gate that needs an
+    /// optional marker the file lacks, and every gate below or built from
+    /// it. Their populations are absent (their columns empty).
+    pub skipped: Vec<(String, String)>,
 }
 
 impl Gated {
@@ -234,26 +238,25 @@ pub fn gate_sample(
         }],
         fallbacks: Vec::new(),
         matrix,
+        skipped: Vec::new(),
     };
     for spec in &pipeline.gates {
         let gate_err = |message: String| EngineError::Gate {
             gate: spec.id.clone(),
             message,
         };
+        // A gate that needs an absent optional marker is skipped, and so is
+        // every gate that depends on a skipped one: the file simply lacks
+        // that measurement (its columns stay empty), which is not an error.
+        if let Some(reason) = skip_reason(spec, &g) {
+            g.skipped.push((spec.id.clone(), reason));
+            continue;
+        }
         let parent_idx = g
             .populations
             .iter()
             .position(|p| p.id == spec.parent_id())
             .ok_or_else(|| gate_err(format!("parent {:?} not found", spec.parent_id())))?;
-        // Markers this gate needs must be in the panel (an optional marker
-        // that is absent makes its gates fail with this message).
-        for m in spec.gate.markers() {
-            if !g.panel.contains_key(m) {
-                return Err(gate_err(format!(
-                    "marker {m:?} is not in this file's panel"
-                )));
-            }
-        }
         let (gate, detail) =
             resolve_gate(pipeline, &mut g, &spec.gate, parent_idx).map_err(gate_err)?;
         if let Some(GateDetail::Thresholds { dims }) = &detail {
@@ -276,6 +279,32 @@ pub fn gate_sample(
     }
     evaluate_with_engine(&mut g)?;
     Ok(g)
+}
+
+/// Why `spec` cannot be applied to this file, if it cannot: an optional
+/// marker it reads is absent, or a population it depends on (parent,
+/// threshold reference, `and`/`not` operand) was skipped.
+fn skip_reason(spec: &super::definition::GateSpec, g: &Gated) -> Option<String> {
+    if let Some(m) = spec
+        .gate
+        .markers()
+        .into_iter()
+        .find(|m| !g.panel.contains_key(*m))
+    {
+        return Some(format!("optional marker {m:?} is not in this file's panel"));
+    }
+    let mut deps: Vec<&str> = vec![spec.parent_id()];
+    match &spec.gate {
+        GateKind::And { of } => deps.extend(of.iter().map(String::as_str)),
+        GateKind::Not { of } => deps.push(of),
+        GateKind::Threshold { dims } => {
+            deps.extend(dims.iter().filter_map(|d| d.reference.as_deref()))
+        }
+        _ => {}
+    }
+    deps.into_iter()
+        .find(|d| g.skipped.iter().any(|(id, _)| id == d))
+        .map(|d| format!("it depends on {d:?}, which was skipped"))
 }
 
 /// The applied gates of a gated sample, in tree order (root excluded).

@@ -17,6 +17,7 @@ pub mod definition;
 pub mod density;
 pub mod engine;
 pub mod export;
+pub mod extract;
 pub mod panel;
 pub mod resolved;
 pub mod result;

@@ -322,7 +322,12 @@ fn process_file(ctx: &FileContext<'_>, index: usize, path: &Path) -> SampleResul
         ..SampleResult::default()
     };
     if let Err(e) = fill(ctx, path, &file_name, &mut r) {
-        r.error = Some(format!("{file_name}: {e}"));
+        // Reader errors already start with the file name; say it once.
+        r.error = Some(if e.starts_with(&format!("{file_name}: ")) {
+            e
+        } else {
+            format!("{file_name}: {e}")
+        });
         r.columns = vec![None; ctx.batch.stat_columns.len()];
         r.populations.clear();
         r.gates.clear();
@@ -400,6 +405,12 @@ fn fill(
         .get_nonblank("$VOL")
         .and_then(|v| v.parse::<f64>().ok());
     let gated = engine::gate_sample(p, sample, &overrides).map_err(|e| e.to_string())?;
+    r.warnings.extend(
+        gated
+            .skipped
+            .iter()
+            .map(|(id, why)| format!("gate {id} not applied: {why}")),
+    );
     let mut flags = Vec::new();
     let pops = stats::population_stats(p, &gated, &inputs, &mut flags);
     let values = stats::column_values(ctx.columns, &pops, &gated, &inputs);

@@ -195,6 +195,92 @@ impl LazyTable {
     }
 }
 
+/// A transform whose positive half is the root of an increasing function
+/// and whose negative half is the reflection about x1 (logicle, hyperlog).
+/// The table lookup, the exact fallback and the reflection are the same for
+/// both, so they live here once; each transform supplies only its solver.
+pub(super) trait ReflectedRoot: Sync {
+    /// Name in the table cache key (tables of different transforms with
+    /// equal parameters must not be shared).
+    const NAME: &'static str;
+    /// T, W, M, A as given: the cache key.
+    fn twma(&self) -> [f64; 4];
+    /// Scale value of data 0.
+    fn x1(&self) -> f64;
+    /// The scale value y ≥ x1 of data `value` ≥ 0, exactly.
+    fn solve_positive(&self, value: f64) -> f64;
+    /// The transform's lazily built table.
+    fn lazy_table(&self) -> &LazyTable;
+
+    /// The table, built on first use (cached per parameter set).
+    fn table(&self) -> &RootTable {
+        let [t, ..] = self.twma();
+        let key = (Self::NAME, self.twma().map(f64::to_bits));
+        self.lazy_table()
+            .get(key, || RootTable::build(t, |x| self.solve_positive(x)))
+    }
+
+    /// The scale value of `x` from `table`, falling back to the exact solver
+    /// outside it; negatives by reflection about x1, NaN passes through.
+    #[inline(always)]
+    fn apply_with(&self, table: &RootTable, x: f64) -> f64 {
+        let ax = x.abs();
+        let y = match table.eval(ax) {
+            Some(y) => y,
+            None if x.is_nan() => return x,
+            None => self.solve_positive(ax),
+        };
+        if x < 0.0 {
+            2.0 * self.x1() - y
+        } else {
+            y
+        }
+    }
+
+    /// [`ReflectedRoot::apply_with`] over a slice (table looked up once).
+    fn apply_slice_fast(&self, xs: &mut [f64]) {
+        let table = self.table();
+        super::map_in_place(xs, |x| self.apply_with(table, x));
+    }
+}
+
+/// Checks T, W, M, A of logicle and hyperlog: all finite, T > 0, M > 0,
+/// W ≤ M/2, −W ≤ A ≤ M − 2W, and W ≥ 0 (logicle: W = 0 is the pure
+/// biexponential) or W > 0 (hyperlog: its linear slope is 1/W).
+pub(super) fn check_twma(
+    transform: &'static str,
+    [t, w, m, a]: [f64; 4],
+    zero_width_ok: bool,
+) -> Result<(), super::TransformError> {
+    let bad = |reason: String| super::TransformError::Parameter { transform, reason };
+    if ![t, w, m, a].iter().all(|v| v.is_finite()) {
+        return Err(bad(format!(
+            "parameters must be finite numbers (T={t}, W={w}, M={m}, A={a})"
+        )));
+    }
+    if t <= 0.0 {
+        return Err(bad(format!("T must be > 0 (T={t})")));
+    }
+    if m <= 0.0 {
+        return Err(bad(format!("M must be > 0 (M={m})")));
+    }
+    if zero_width_ok && w < 0.0 {
+        return Err(bad(format!("W must be ≥ 0 (W={w})")));
+    }
+    if !zero_width_ok && w <= 0.0 {
+        return Err(bad(format!("W must be > 0 (W={w})")));
+    }
+    if 2.0 * w > m {
+        return Err(bad(format!("W must be ≤ M/2 (W={w}, M={m})")));
+    }
+    if -a > w || a + w > m - w {
+        return Err(bad(format!(
+            "A must lie in [−W, M − 2W] (A={a}, W={w}, M={m})"
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use crate::transform::{Hyperlog, Logicle};

@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::fast::{LazyTable, RootTable};
+use super::fast::{check_twma, LazyTable, ReflectedRoot};
 use super::TransformError;
 
 const LN_10: f64 = std::f64::consts::LN_10;
@@ -57,32 +57,7 @@ impl Hyperlog {
     /// Validates the parameters and precomputes the constants: T > 0, M > 0,
     /// 0 < W ≤ M/2, −W ≤ A ≤ M − 2W, all finite.
     pub fn new(t: f64, w: f64, m: f64, a: f64) -> Result<Hyperlog, TransformError> {
-        let bad = |reason: String| TransformError::Parameter {
-            transform: "hyperlog",
-            reason,
-        };
-        if ![t, w, m, a].iter().all(|v| v.is_finite()) {
-            return Err(bad(format!(
-                "parameters must be finite numbers (T={t}, W={w}, M={m}, A={a})"
-            )));
-        }
-        if t <= 0.0 {
-            return Err(bad(format!("T must be > 0 (T={t})")));
-        }
-        if m <= 0.0 {
-            return Err(bad(format!("M must be > 0 (M={m})")));
-        }
-        if w <= 0.0 {
-            return Err(bad(format!("W must be > 0 (W={w})")));
-        }
-        if 2.0 * w > m {
-            return Err(bad(format!("W must be ≤ M/2 (W={w}, M={m})")));
-        }
-        if -a > w || a + w > m - w {
-            return Err(bad(format!(
-                "A must lie in [−W, M − 2W] (A={a}, W={w}, M={m})"
-            )));
-        }
+        check_twma("hyperlog", [t, w, m, a], false)?;
         let w_s = w / (m + a);
         let x2 = a / (m + a);
         let x1 = x2 + w_s;
@@ -201,28 +176,6 @@ impl Hyperlog {
         }
     }
 
-    fn table(&self) -> &RootTable {
-        let p = self.params;
-        let key = ("hyperlog", [p.t, p.w, p.m, p.a].map(f64::to_bits));
-        self.fast
-            .get(key, || RootTable::build(p.t, |x| self.solve_positive(x)))
-    }
-
-    #[inline(always)]
-    fn apply_with(&self, table: &RootTable, x: f64) -> f64 {
-        let ax = x.abs();
-        let y = match table.eval(ax) {
-            Some(y) => y,
-            None if x.is_nan() => return x,
-            None => self.solve_positive(ax),
-        };
-        if x < 0.0 {
-            2.0 * self.x1 - y
-        } else {
-            y
-        }
-    }
-
     /// The scale value of `x` (negatives by reflection about x1), from the
     /// cached table of `fast.rs`: agrees with [`Hyperlog::apply_exact`] to ~1e-15.
     pub fn apply(&self, x: f64) -> f64 {
@@ -231,8 +184,24 @@ impl Hyperlog {
 
     /// [`Hyperlog::apply`] over a slice (table looked up once).
     pub fn apply_slice(&self, xs: &mut [f64]) {
-        let table = self.table();
-        super::map_in_place(xs, |x| self.apply_with(table, x));
+        self.apply_slice_fast(xs);
+    }
+}
+
+impl ReflectedRoot for Hyperlog {
+    const NAME: &'static str = "hyperlog";
+    fn twma(&self) -> [f64; 4] {
+        let p = self.params;
+        [p.t, p.w, p.m, p.a]
+    }
+    fn x1(&self) -> f64 {
+        self.x1
+    }
+    fn solve_positive(&self, value: f64) -> f64 {
+        Hyperlog::solve_positive(self, value)
+    }
+    fn lazy_table(&self) -> &LazyTable {
+        &self.fast
     }
 }
 

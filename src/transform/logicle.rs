@@ -14,7 +14,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::fast::{LazyTable, RootTable};
+use super::fast::{check_twma, LazyTable, ReflectedRoot};
 use super::TransformError;
 
 const LN_10: f64 = std::f64::consts::LN_10;
@@ -77,32 +77,11 @@ impl Logicle {
     /// Rejects (as the Moore–Parks code does) T ≤ 0, W < 0, M ≤ 0, W > M/2,
     /// A < −W and A > M − 2W, and any non-finite value.
     pub fn new(t: f64, w: f64, m: f64, a: f64) -> Result<Logicle, TransformError> {
+        check_twma("logicle", [t, w, m, a], true)?;
         let bad = |reason: String| TransformError::Parameter {
             transform: "logicle",
             reason,
         };
-        if ![t, w, m, a].iter().all(|v| v.is_finite()) {
-            return Err(bad(format!(
-                "parameters must be finite numbers (T={t}, W={w}, M={m}, A={a})"
-            )));
-        }
-        if t <= 0.0 {
-            return Err(bad(format!("T must be > 0 (T={t})")));
-        }
-        if m <= 0.0 {
-            return Err(bad(format!("M must be > 0 (M={m})")));
-        }
-        if w < 0.0 {
-            return Err(bad(format!("W must be ≥ 0 (W={w})")));
-        }
-        if 2.0 * w > m {
-            return Err(bad(format!("W must be ≤ M/2 (W={w}, M={m})")));
-        }
-        if -a > w || a + w > m - w {
-            return Err(bad(format!(
-                "A must lie in [−W, M − 2W] (A={a}, W={w}, M={m})"
-            )));
-        }
         let bx = Biexponential::logicle(t, w, m, a)
             .ok_or_else(|| bad(format!("no solution for d (T={t}, W={w}, M={m}, A={a})")))?;
         Ok(Logicle {
@@ -129,28 +108,6 @@ impl Logicle {
         self.bx.solve(x)
     }
 
-    fn table(&self) -> &RootTable {
-        let p = self.params;
-        let key = ("logicle", [p.t, p.w, p.m, p.a].map(f64::to_bits));
-        self.fast
-            .get(key, || RootTable::build(p.t, |x| self.bx.solve_positive(x)))
-    }
-
-    #[inline(always)]
-    fn apply_with(&self, table: &RootTable, x: f64) -> f64 {
-        let ax = x.abs();
-        let y = match table.eval(ax) {
-            Some(y) => y,
-            None if x.is_nan() => return x,
-            None => self.bx.solve_positive(ax),
-        };
-        if x < 0.0 {
-            2.0 * self.bx.x1 - y
-        } else {
-            y
-        }
-    }
-
     /// The scale value of `x` (negatives by reflection about x1), from the
     /// precomputed table of `fast.rs` (built on first use, cached per
     /// parameter set): agrees with [`Logicle::apply_exact`] to ~1e-15.
@@ -160,13 +117,29 @@ impl Logicle {
 
     /// [`Logicle::apply`] over a slice (table looked up once).
     pub fn apply_slice(&self, xs: &mut [f64]) {
-        let table = self.table();
-        super::map_in_place(xs, |x| self.apply_with(table, x));
+        self.apply_slice_fast(xs);
     }
 
     /// The data value at scale value `y`: B(y), reflected below x1.
     pub fn inverse(&self, y: f64) -> f64 {
         self.bx.eval_reflected(y)
+    }
+}
+
+impl ReflectedRoot for Logicle {
+    const NAME: &'static str = "logicle";
+    fn twma(&self) -> [f64; 4] {
+        let p = self.params;
+        [p.t, p.w, p.m, p.a]
+    }
+    fn x1(&self) -> f64 {
+        self.bx.x1
+    }
+    fn solve_positive(&self, value: f64) -> f64 {
+        self.bx.solve_positive(value)
+    }
+    fn lazy_table(&self) -> &LazyTable {
+        &self.fast
     }
 }
 
