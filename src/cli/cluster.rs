@@ -11,7 +11,6 @@
 
 // crate::Error's GatingFile variant makes every crate::Result large; boxing it
 // belongs to its owner (same allowance as `info` and `simulate`).
-#![allow(clippy::result_large_err)]
 
 use std::collections::BTreeMap;
 use std::io::Write;

@@ -80,7 +80,6 @@ pub struct ConvertArgs {
 
 /// Runs `nkflow convert`.
 // `crate::Error` grew a large variant (GatingFile); boxing it is for its owner.
-#[allow(clippy::result_large_err)]
 pub fn run(args: &ConvertArgs) -> crate::Result<ExitCode> {
     if args.raw && (args.compensate.is_some() || !args.transforms.is_empty()) {
         return Err(Error::Usage(
@@ -158,7 +157,6 @@ fn is_fcs_path(path: &Path) -> bool {
 /// Writes the events as FCS 3.1 (float32) with nkflow's writer. A scaled
 /// sample is written as linear parameters; time is then in seconds, so
 /// `$TIMESTEP` becomes 1.
-#[allow(clippy::result_large_err)]
 fn write_fcs(path: &Path, mut sample: Sample) -> crate::Result<()> {
     if sample.scale == Scale::Fcs && sample.keywords.get_nonblank("$TIMESTEP").is_some() {
         sample.keywords.insert("$TIMESTEP", "1");
@@ -170,7 +168,6 @@ fn write_fcs(path: &Path, mut sample: Sample) -> crate::Result<()> {
 }
 
 /// The matrix `--compensate` asks for, if any.
-#[allow(clippy::result_large_err)]
 fn compensation(args: &ConvertArgs, sample: &Sample, file: &str) -> crate::Result<Option<Matrix>> {
     match args.compensate.as_deref() {
         None | Some("none") => Ok(None),
@@ -188,7 +185,6 @@ fn compensation(args: &ConvertArgs, sample: &Sample, file: &str) -> crate::Resul
 }
 
 /// Column indices of a spec's channels.
-#[allow(clippy::result_large_err)]
 fn spec_columns(
     spec: &TransformSpec,
     matrix: Option<&Matrix>,
@@ -230,7 +226,6 @@ fn spec_columns(
     }
 }
 
-#[allow(clippy::result_large_err)]
 fn apply_transforms(
     specs: &[TransformSpec],
     matrix: Option<&Matrix>,
@@ -311,7 +306,6 @@ fn write_rows(w: &mut impl Write, events: &EventMatrix) -> std::io::Result<()> {
 
 /// Writes the CSV atomically (temporary file beside it, then rename), or to
 /// standard output for "-".
-#[allow(clippy::result_large_err)]
 fn write_csv(path: &Path, events: &EventMatrix) -> crate::Result<()> {
     if path.as_os_str() == "-" {
         let stdout = std::io::stdout();

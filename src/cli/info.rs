@@ -65,7 +65,6 @@ struct InfoJson<'a> {
 
 /// Runs `nkflow info`.
 // `crate::Error` grew a large variant (GatingFile); boxing it is for its owner.
-#[allow(clippy::result_large_err)]
 pub fn run(args: &InfoArgs) -> crate::Result<ExitCode> {
     let mut reader = Reader::new();
     let mut sample = fcs::empty_sample();

@@ -60,7 +60,6 @@ pub fn default_sinks() -> Vec<Box<dyn Sink>> {
 }
 
 // crate::Error is large because of another module's variant (see cli/info.rs).
-#[allow(clippy::result_large_err)]
 pub fn run(args: RunArgs) -> crate::Result<ExitCode> {
     let pipeline = Pipeline::from_file(&args.pipeline).map_err(runner::RunError::from)?;
     let panel_overrides = match &args.panel {

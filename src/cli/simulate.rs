@@ -133,7 +133,6 @@ impl SimulateArgs {
 /// Runs `nkflow simulate`.
 // crate::Error's GatingFile variant makes every crate::Result large; boxing it
 // belongs to its owner (same allowance as `info`).
-#[allow(clippy::result_large_err)]
 pub fn run(args: &SimulateArgs) -> crate::Result<ExitCode> {
     let start = Instant::now();
     let summary = write_cohort(&args.settings(), &args.out)?;

@@ -35,7 +35,6 @@ pub struct WorkspaceArgs {
 
 /// Runs the command. Exit status 0 when at least one sample was gated.
 // `crate::Error` grew a large variant (GatingFile); boxing it is for its owner.
-#[allow(clippy::result_large_err)]
 pub fn run(args: &WorkspaceArgs) -> crate::Result<ExitCode> {
     let ws = flowjo::read(&args.wsp)?;
     let opts = analyze::Options {
@@ -78,7 +77,6 @@ pub fn run(args: &WorkspaceArgs) -> crate::Result<ExitCode> {
 }
 
 /// `populations.csv`: one row per sample and population.
-#[allow(clippy::result_large_err)]
 pub fn write_populations(path: &Path, analysis: &Analysis) -> crate::Result<()> {
     let io = |e: csv::Error| Error::io(path, std::io::Error::other(e.to_string()));
     let mut w = csv::Writer::from_writer(Vec::new());
@@ -114,7 +112,6 @@ pub fn write_populations(path: &Path, analysis: &Analysis) -> crate::Result<()> 
 
 /// Writes through a temporary file in the same directory and renames it, so
 /// a reader never sees half a file (and an interrupted run leaves the old one).
-#[allow(clippy::result_large_err)]
 fn write_atomic(path: &Path, bytes: &[u8]) -> crate::Result<()> {
     use std::io::Write as _;
     let dir = path

@@ -83,32 +83,44 @@ impl Analysis {
     }
 }
 
-/// Analyses the workspace's samples (or the files in `opts.fcs_dir`).
-pub fn analyze(ws: &Workspace, wsp_path: &Path, opts: &Options) -> Result<Analysis, FlowJoError> {
-    let wsp_dir = wsp_path
+/// The folder sample paths in the workspace are relative to.
+fn workspace_dir(wsp_path: &Path) -> std::path::PathBuf {
+    wsp_path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
-        .to_path_buf();
-    let members: Vec<&WspSample> = match &opts.group {
-        Some(name) => {
-            let g = ws.group(name).ok_or_else(|| FlowJoError::UnknownGroup {
-                path: ws.source.clone(),
-                name: name.clone(),
-                available: ws
-                    .groups
-                    .iter()
-                    .map(|g| format!("{:?}", g.name))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })?;
-            g.sample_ids
-                .iter()
-                .filter_map(|id| ws.sample_by_id(id))
-                .collect()
-        }
-        None => ws.samples.iter().collect(),
+        .to_path_buf()
+}
+
+/// The samples of `group` (all samples without one). An unknown group is an
+/// error listing the workspace's groups, for analysis and export alike.
+fn group_members<'w>(
+    ws: &'w Workspace,
+    group: Option<&str>,
+) -> Result<Vec<&'w WspSample>, FlowJoError> {
+    let Some(name) = group else {
+        return Ok(ws.samples.iter().collect());
     };
+    let g = ws.group(name).ok_or_else(|| FlowJoError::UnknownGroup {
+        path: ws.source.clone(),
+        name: name.to_string(),
+        available: ws
+            .groups
+            .iter()
+            .map(|g| format!("{:?}", g.name))
+            .collect::<Vec<_>>()
+            .join(", "),
+    })?;
+    Ok(g.sample_ids
+        .iter()
+        .filter_map(|id| ws.sample_by_id(id))
+        .collect())
+}
+
+/// Analyses the workspace's samples (or the files in `opts.fcs_dir`).
+pub fn analyze(ws: &Workspace, wsp_path: &Path, opts: &Options) -> Result<Analysis, FlowJoError> {
+    let wsp_dir = workspace_dir(wsp_path);
+    let members = group_members(ws, opts.group.as_deref())?;
     let mut samples = Vec::new();
     match &opts.fcs_dir {
         None => {
@@ -343,23 +355,8 @@ pub fn export_pipeline(
     wsp_path: &Path,
     opts: &Options,
 ) -> Result<super::export::Export, FlowJoError> {
-    let wsp_dir = wsp_path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-        .to_path_buf();
-    let members: Vec<&WspSample> = match &opts.group {
-        Some(name) => ws
-            .group(name)
-            .map(|g| {
-                g.sample_ids
-                    .iter()
-                    .filter_map(|id| ws.sample_by_id(id))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        None => ws.samples.iter().collect(),
-    };
+    let wsp_dir = workspace_dir(wsp_path);
+    let members = group_members(ws, opts.group.as_deref())?;
     let export_err = |reason: String| FlowJoError::Export {
         path: ws.source.clone(),
         reason,

@@ -146,6 +146,7 @@ pub fn to_pipeline(
         columns,
         qc: Vec::new(),
         cluster: None,
+        imported: BTreeMap::new(),
     };
     Export {
         pipeline,

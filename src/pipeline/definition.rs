@@ -54,6 +54,10 @@ pub struct Pipeline {
     /// [`ClusterSpec`](crate::cluster::stage::ClusterSpec)).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<crate::cluster::stage::ClusterSpec>,
+    /// Gates of type `gatingml`, read from their XML files when the
+    /// pipeline is loaded, by pipeline gate id.
+    #[serde(skip)]
+    pub imported: BTreeMap<String, super::imported::ImportedGate>,
 }
 
 /// Source of the compensation matrix.
@@ -188,6 +192,11 @@ pub enum GateKind {
         y: String,
         vertices: Vec<(f64, f64)>,
     },
+    /// A fixed gate from a Gating-ML 2.0 file (path relative to the
+    /// pipeline file): a rectangle, polygon, ellipsoid or one quadrant, with
+    /// its own compensation and transforms. Dimension names that are panel
+    /// markers map to each file's channel. See [`super::imported`].
+    Gatingml { file: String, id: String },
 }
 
 fn bead_valley() -> ValleyParams {
@@ -210,7 +219,9 @@ impl GateKind {
             GateKind::PeakRegion { x, y, .. } | GateKind::Polygon { x, y, .. } => vec![x, y],
             GateKind::Threshold { dims } => dims.iter().map(|d| d.marker.as_str()).collect(),
             GateKind::Rectangle { dims } => dims.iter().map(|d| d.marker.as_str()).collect(),
-            GateKind::And { .. } | GateKind::Not { .. } => Vec::new(),
+            // A Gating-ML gate's dimensions are channel names or markers,
+            // mapped per file (see `imported`).
+            GateKind::And { .. } | GateKind::Not { .. } | GateKind::Gatingml { .. } => Vec::new(),
         }
     }
 }
@@ -310,19 +321,68 @@ impl Pipeline {
 
     /// Parses and validates pipeline JSON; `origin` names it in errors.
     pub fn from_json(text: &str, origin: &str) -> Result<Pipeline, DefinitionError> {
-        let p: Pipeline = serde_json::from_str(text).map_err(|e| DefinitionError::Json {
+        let mut p: Pipeline = serde_json::from_str(text).map_err(|e| DefinitionError::Json {
             path: origin.to_string(),
             line: e.line(),
             column: e.column(),
             message: e.to_string(),
         })?;
-        p.validate()
-            .map_err(|(field, message)| DefinitionError::Invalid {
-                path: origin.to_string(),
-                field,
-                message,
-            })?;
+        let invalid = |(field, message)| DefinitionError::Invalid {
+            path: origin.to_string(),
+            field,
+            message,
+        };
+        p.validate().map_err(invalid)?;
+        // Gating-ML files are relative to the pipeline file's folder.
+        let base = Path::new(origin)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        p.load_imported(base).map_err(invalid)?;
         Ok(p)
+    }
+
+    /// Reads every `gatingml` gate's XML (each file once) and checks that
+    /// transform and matrix ids mean one thing across the imported gates
+    /// (they share one namespace in gates/<file>.xml).
+    fn load_imported(&mut self, base: &Path) -> Result<(), (String, String)> {
+        let mut cache = BTreeMap::new();
+        let mut imported: BTreeMap<String, super::imported::ImportedGate> = BTreeMap::new();
+        for (i, g) in self.gates.iter().enumerate() {
+            let GateKind::Gatingml { file, id } = &g.gate else {
+                continue;
+            };
+            let field = format!("gates[{i}] ({}).gate", g.id);
+            let ig = super::imported::load(base, file, id, &mut cache)
+                .map_err(|m| (field.clone(), m))?;
+            for other in imported.values() {
+                for (tid, def) in &ig.transforms {
+                    if other.transforms.iter().any(|(k, d)| k == tid && d != def) {
+                        return Err((
+                            field,
+                            format!(
+                                "transform id {tid:?} of {file} differs from the one of {} (gate {:?}); give one of them another id",
+                                other.file, other.xml_id
+                            ),
+                        ));
+                    }
+                }
+                for (mid, m) in &ig.matrices {
+                    if other.matrices.iter().any(|(k, d)| k == mid && d != m) {
+                        return Err((
+                            field,
+                            format!(
+                                "spectrum matrix id {mid:?} of {file} differs from the one of {} (gate {:?}); give one of them another id",
+                                other.file, other.xml_id
+                            ),
+                        ));
+                    }
+                }
+            }
+            imported.insert(g.id.clone(), ig);
+        }
+        self.imported = imported;
+        Ok(())
     }
 
     /// Marker names, as declared.

@@ -138,6 +138,10 @@ impl GateData for Gated {
         };
         m.column_by_name(&dim.channel)
     }
+
+    fn engine_inputs(&self) -> Option<(&EventMatrix, Option<&crate::compensation::Matrix>)> {
+        Some((&self.uncompensated, self.matrix.as_ref()))
+    }
 }
 
 /// Evaluates a fixed gate's own test on every event (parents not applied).
@@ -185,6 +189,21 @@ pub fn own_test(
                 .find(|p| &p.id == of)
                 .ok_or_else(|| format!("Not refers to unknown population {of:?}"))?;
             p.members.iter().map(|m| !m).collect()
+        }
+        ResolvedGate::Gatingml(ig) => {
+            let (events, spill) = data
+                .engine_inputs()
+                .ok_or_else(|| "no events for the gating engine".to_string())?;
+            let err =
+                |e: crate::gating::GatingError| format!("{} gate {:?}: {e}", ig.file, ig.xml_id);
+            let r = ig
+                .strategy(&ig.xml_id)
+                .and_then(|s| s.gate_events(events, spill))
+                .map_err(err)?;
+            let m = r
+                .membership(&ig.xml_id)
+                .ok_or_else(|| format!("{} gate {:?}: no result", ig.file, ig.xml_id))?;
+            (0..n).map(|i| m.get(i)).collect()
         }
     })
 }
@@ -257,8 +276,18 @@ pub fn gate_sample(
             .iter()
             .position(|p| p.id == spec.parent_id())
             .ok_or_else(|| gate_err(format!("parent {:?} not found", spec.parent_id())))?;
-        let (gate, detail) =
-            resolve_gate(pipeline, &mut g, &spec.gate, parent_idx).map_err(gate_err)?;
+        let (gate, detail) = match &spec.gate {
+            GateKind::Gatingml { .. } => {
+                let ig = pipeline.imported.get(&spec.id).ok_or_else(|| {
+                    gate_err("its Gating-ML file was not loaded (load pipelines with Pipeline::from_file or from_json)".into())
+                })?;
+                (
+                    ResolvedGate::Gatingml(Box::new(ig.for_panel(&g.panel))),
+                    None,
+                )
+            }
+            kind => resolve_gate(pipeline, &mut g, kind, parent_idx).map_err(gate_err)?,
+        };
         if let Some(GateDetail::Thresholds { dims }) = &detail {
             for d in dims.iter().filter(|d| !d.found.valley_found) {
                 g.fallbacks.push(format!("{}:{}", spec.id, d.marker));
@@ -611,6 +640,7 @@ fn resolve_gate(
             Ok((ResolvedGate::Rectangle { intervals }, None))
         }
         GateKind::Not { of } => Ok((ResolvedGate::Not { of: of.clone() }, None)),
+        GateKind::Gatingml { .. } => Err("a Gating-ML gate is resolved by gate_sample".into()),
         GateKind::Rectangle { dims } => {
             let mut intervals = Vec::new();
             for f in dims {

@@ -6,7 +6,8 @@
 //! `compensation-ref="FCS"` (the file's own `$SPILLOVER`) or `uncompensated`,
 //! with no transformation; a flow-rate filter's kept intervals become
 //! rectangles joined by an `or`; a `not` gate is a Boolean `not` of its
-//! sibling. The pipeline's populations are then evaluated *by the gating
+//! sibling; a gate imported from Gating-ML keeps its own compensation and
+//! transforms, which the strategy then holds too. The pipeline's populations are then evaluated *by the gating
 //! engine from this strategy*, so gates/<file>.xml re-applied by `nkflow
 //! gate` or FlowKit gives the same counts by construction.
 
@@ -59,6 +60,7 @@ fn shape(id: &str, g: &ResolvedGate) -> GateKind {
                 complement: false,
             }],
         },
+        ResolvedGate::Gatingml(ig) => ig.kind.clone(),
     }
 }
 
@@ -71,13 +73,19 @@ pub fn part_id(id: &str, k: usize) -> String {
 pub fn to_strategy(gates: &[AppliedGate]) -> Result<GatingStrategy, GatingError> {
     let mut s = GatingStrategy::new();
     for g in gates {
+        let parent = g.parent.as_deref().filter(|p| *p != ROOT);
+        if let ResolvedGate::Gatingml(ig) = &g.gate {
+            // With its own transforms and matrices.
+            ig.add_to(&mut s, &g.id, parent)?;
+            continue;
+        }
         if let ResolvedGate::AnyOf { parts } = &g.gate {
             for (k, p) in parts.iter().enumerate() {
                 s.add_gate(Gate::new(part_id(&g.id, k), shape(&g.id, p)))?;
             }
         }
         let mut gate = Gate::new(g.id.clone(), shape(&g.id, &g.gate));
-        if let Some(parent) = g.parent.as_deref().filter(|p| *p != ROOT) {
+        if let Some(parent) = parent {
             gate = gate.with_parent(parent);
         }
         s.add_gate(gate)?;

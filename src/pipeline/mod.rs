@@ -18,6 +18,7 @@ pub mod density;
 pub mod engine;
 pub mod export;
 pub mod extract;
+pub mod imported;
 pub mod panel;
 pub mod resolved;
 pub mod result;

@@ -54,12 +54,21 @@ pub enum ResolvedGate {
     /// Boolean NOT of a sibling population's own gate (e.g. CD56dim = NK
     /// and not CD56bright). Written as a Gating-ML `not` gate.
     Not { of: String },
+    /// A gate imported from a Gating-ML file, its channels mapped to this
+    /// file's panel; evaluated by the gating engine with its own
+    /// compensation and transforms.
+    Gatingml(Box<super::imported::ImportedGate>),
 }
 
 /// Where a gate's dimensions read their values.
 pub trait GateData {
     /// The values of a channel, compensated or not; `None` if unknown.
     fn values(&self, dim: &Dim) -> Option<&[f64]>;
+    /// The FCS-scale uncompensated events and the file's spillover matrix,
+    /// for gates the gating engine evaluates ([`ResolvedGate::Gatingml`]).
+    fn engine_inputs(&self) -> Option<(&crate::EventMatrix, Option<&crate::compensation::Matrix>)> {
+        None
+    }
 }
 
 impl ResolvedGate {
@@ -69,7 +78,8 @@ impl ResolvedGate {
             ResolvedGate::Rectangle { intervals } => intervals.iter().map(|i| &i.dim).collect(),
             ResolvedGate::Polygon { x, y, .. } => vec![x, y],
             ResolvedGate::AnyOf { parts } => parts.iter().flat_map(|p| p.dims()).collect(),
-            ResolvedGate::Not { .. } => Vec::new(),
+            // Engine dimensions (compensation, transform), not data columns.
+            ResolvedGate::Not { .. } | ResolvedGate::Gatingml(_) => Vec::new(),
         }
     }
 }

@@ -64,7 +64,7 @@ pub fn gate_shape(g: &ResolvedGate, parent: &str, x: &str, y: Option<&str>) -> O
                 None
             }
         }
-        ResolvedGate::AnyOf { .. } => None,
+        ResolvedGate::AnyOf { .. } | ResolvedGate::Gatingml(_) => None,
         ResolvedGate::Not { of } => Some(GateShape::Boolean {
             expression: format!("{parent} AND NOT {of}"),
         }),

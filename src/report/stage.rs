@@ -122,6 +122,9 @@ pub fn render_gated(g: &Gated, opts: RenderOptions) -> ReportArtifact {
                 booleans.push(pop);
                 continue;
             }
+            // Imported Gating-ML gates live in their own transformed
+            // space; not drawn on the pipeline's axes.
+            ResolvedGate::Gatingml(_) => continue,
         };
         match groups.iter_mut().find(|gr| {
             gr.parent.id == parent.id

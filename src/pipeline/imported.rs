@@ -1,0 +1,313 @@
+//! Fixed gates from a Gating-ML 2.0 file, used inside a pipeline:
+//! `{"type": "gatingml", "file": "gates.xml", "id": "GateId"}`.
+//!
+//! A lab that already has a validated gate (drawn in FlowJo or FlowKit and
+//! exported as Gating-ML) uses it as it is, with its own compensation and
+//! transforms, instead of re-typing coordinates. The rules:
+//!
+//! - **File**: relative paths are relative to the pipeline file's folder.
+//!   The file is read once, when the pipeline is loaded, so a missing file,
+//!   an unknown id or an unsupported gate fails before any FCS file is read;
+//!   errors name the pipeline field, the XML file and the gate id.
+//! - **Which gate**: `id` names a rectangle, polygon or ellipsoid gate, or
+//!   one quadrant of a quadrant gate (taken as the rectangle of its
+//!   intervals, which is what a quadrant is). Boolean gates are not
+//!   imported: their operands would have to become pipeline populations
+//!   too; import the operands and combine them with the pipeline's own
+//!   `and`/`not` gates.
+//! - **Parent**: the pipeline's `parent` applies; the gate's parent in the
+//!   XML is not imported (the pipeline's tree is the only tree).
+//! - **Dimensions**: Gating-ML names channels by `$PnN`. A dimension name
+//!   that equals a marker of the pipeline's panel (case-insensitive, e.g.
+//!   `CD56`) is that marker's channel in each file, found by the panel
+//!   rule — so one XML serves every lab's spelling; any other name is taken
+//!   as a `$PnN` channel name. The same mapping applies to the channels of
+//!   `fratio` transforms and the detectors of spectrum matrices.
+//!   (Fluorochrome names that a spectrum matrix outputs are kept.)
+//! - **Compensation and transforms** are the gating engine's: `FCS` is the
+//!   file's spillover keyword, `uncompensated` the FCS-scale values, a
+//!   matrix id the XML's spectrum matrix; transforms (logicle, fasinh, …,
+//!   with their bounds) are applied exactly as `nkflow gate` applies them.
+//!   The gate is evaluated by the gating engine, and gates/<file>.xml holds
+//!   it with its (mapped) transforms and matrices, so `nkflow gate`
+//!   re-applies it to the same counts.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::ser::SerializeStruct;
+use serde::Serialize;
+
+use crate::compensation::Matrix;
+use crate::gating::{
+    CompensationRef, Dimension, DimensionSource, Gate, GateKind, GatingStrategy, RangeDimension,
+    TransformDef, TransformKind,
+};
+
+use super::panel::ResolvedPanel;
+
+/// A gate imported from a Gating-ML file, with what it refers to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportedGate {
+    /// The XML file as the pipeline names it.
+    pub file: String,
+    /// The gate (or quadrant) id in that file.
+    pub xml_id: String,
+    /// The gate's test (no parent; a quadrant as its rectangle).
+    pub kind: GateKind,
+    /// Transforms the gate's dimensions use (by their XML ids).
+    pub transforms: Vec<(String, TransformDef)>,
+    /// Spectrum matrices the gate's dimensions use (by their XML ids).
+    pub matrices: Vec<(String, Matrix)>,
+}
+
+/// Written into run.json: where the gate came from and what it reads.
+impl Serialize for ImportedGate {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let gate = Gate::new(self.xml_id.clone(), self.kind.clone());
+        let dims: Vec<String> = gate
+            .dimensions()
+            .iter()
+            .map(|d| {
+                format!(
+                    "{} (compensation {}, transform {})",
+                    d.name(),
+                    d.compensation.as_str(),
+                    d.transform.as_deref().unwrap_or("none")
+                )
+            })
+            .collect();
+        let mut st = s.serialize_struct("ImportedGate", 4)?;
+        st.serialize_field("file", &self.file)?;
+        st.serialize_field("id", &self.xml_id)?;
+        st.serialize_field("gate_type", gate.type_name())?;
+        st.serialize_field("dimensions", &dims)?;
+        st.end()
+    }
+}
+
+/// Reads gate `id` from the Gating-ML file `file` (relative to `base`).
+/// Errors are one sentence naming the file and the gate id.
+pub fn load(
+    base: &Path,
+    file: &str,
+    id: &str,
+    cache: &mut BTreeMap<String, GatingStrategy>,
+) -> Result<ImportedGate, String> {
+    let path = base.join(file);
+    let shown = path.display().to_string();
+    if !cache.contains_key(&shown) {
+        let s = crate::gatingml::read_path(&path).map_err(|e| e.to_string())?;
+        cache.insert(shown.clone(), s);
+    }
+    let strategy = cache
+        .get(&shown)
+        .ok_or_else(|| format!("{shown}: not loaded"))?;
+    let kind = match strategy.gate(id) {
+        Some(g) => match &g.kind {
+            GateKind::Boolean { .. } => {
+                return Err(format!(
+                    "{shown}: gate {id:?} is a Boolean gate; import its operands as gates and combine them with the pipeline's \"and\"/\"not\" gates"
+                ))
+            }
+            GateKind::Quadrant { .. } => {
+                return Err(format!(
+                    "{shown}: gate {id:?} is a quadrant gate; name one of its quadrants ({})",
+                    g.population_ids().join(", ")
+                ))
+            }
+            other => other.clone(),
+        },
+        None => match strategy.gate_of_population(id) {
+            Some(q) => quadrant_rectangle(q, id)
+                .ok_or_else(|| format!("{shown}: quadrant {id:?} has no usable intervals"))?,
+            None => {
+                return Err(format!(
+                    "{shown}: no gate or quadrant with id {id:?}; ids in the file: {}",
+                    strategy.population_ids().join(", ")
+                ))
+            }
+        },
+    };
+    let gate = Gate::new(id, kind.clone());
+    let mut transforms = Vec::new();
+    let mut matrices = Vec::new();
+    for d in gate.dimensions() {
+        let mut tids: Vec<&str> = d.transform.iter().map(String::as_str).collect();
+        if let DimensionSource::Ratio(r) = &d.source {
+            tids.push(r);
+        }
+        for t in tids {
+            let def = strategy
+                .transform(t)
+                .ok_or_else(|| format!("{shown}: gate {id:?}: transform {t:?} is not defined"))?;
+            if !transforms.iter().any(|(k, _): &(String, _)| k == t) {
+                transforms.push((t.to_string(), def.clone()));
+            }
+        }
+        if let CompensationRef::Matrix(m) = &d.compensation {
+            let mat = strategy.matrix(m).ok_or_else(|| {
+                format!("{shown}: gate {id:?}: compensation matrix {m:?} is not defined")
+            })?;
+            if !matrices.iter().any(|(k, _): &(String, _)| k == m) {
+                matrices.push((m.clone(), mat.clone()));
+            }
+        }
+    }
+    Ok(ImportedGate {
+        file: file.to_string(),
+        xml_id: id.to_string(),
+        kind,
+        transforms,
+        matrices,
+    })
+}
+
+/// A quadrant as the rectangle of its intervals.
+fn quadrant_rectangle(g: &Gate, quadrant: &str) -> Option<GateKind> {
+    let GateKind::Quadrant {
+        dividers,
+        quadrants,
+    } = &g.kind
+    else {
+        return None;
+    };
+    let q = quadrants.iter().find(|q| q.id == quadrant)?;
+    let mut dimensions = Vec::new();
+    for (div_id, location) in &q.positions {
+        let div = dividers.iter().find(|d| &d.id == div_id)?;
+        let (min, max) = div.interval(*location);
+        if min.is_none() && max.is_none() {
+            continue;
+        }
+        dimensions.push(RangeDimension {
+            dimension: div.dimension.clone(),
+            min,
+            max,
+        });
+    }
+    (!dimensions.is_empty()).then_some(GateKind::Rectangle { dimensions })
+}
+
+impl ImportedGate {
+    /// The gate as one file reads it: channel names that are panel markers
+    /// become that file's channels (see the module docs).
+    pub fn for_panel(&self, panel: &ResolvedPanel) -> ImportedGate {
+        let map = |name: &str| -> String {
+            panel
+                .iter()
+                .find(|(m, _)| m.eq_ignore_ascii_case(name.trim()))
+                .map(|(_, r)| r.channel.clone())
+                .unwrap_or_else(|| name.to_string())
+        };
+        let map_dim = |d: &Dimension| -> Dimension {
+            let mut d = d.clone();
+            if let DimensionSource::Channel(c) = &d.source {
+                if !matches!(d.compensation, CompensationRef::Matrix(_)) {
+                    d.source = DimensionSource::Channel(map(c));
+                }
+            }
+            d
+        };
+        let kind = match &self.kind {
+            GateKind::Rectangle { dimensions } => GateKind::Rectangle {
+                dimensions: dimensions
+                    .iter()
+                    .map(|r| RangeDimension {
+                        dimension: map_dim(&r.dimension),
+                        min: r.min,
+                        max: r.max,
+                    })
+                    .collect(),
+            },
+            GateKind::Polygon {
+                dimensions,
+                vertices,
+            } => GateKind::Polygon {
+                dimensions: dimensions.iter().map(map_dim).collect(),
+                vertices: vertices.clone(),
+            },
+            GateKind::Ellipsoid {
+                dimensions,
+                mean,
+                covariance,
+                distance_square,
+            } => GateKind::Ellipsoid {
+                dimensions: dimensions.iter().map(map_dim).collect(),
+                mean: mean.clone(),
+                covariance: covariance.clone(),
+                distance_square: *distance_square,
+            },
+            other => other.clone(),
+        };
+        let transforms = self
+            .transforms
+            .iter()
+            .map(|(id, def)| {
+                let mut def = def.clone();
+                if let TransformKind::Ratio { x, y, .. } = &mut def.kind {
+                    *x = map(x);
+                    *y = map(y);
+                }
+                (id.clone(), def)
+            })
+            .collect();
+        let matrices = self
+            .matrices
+            .iter()
+            .map(|(id, m)| {
+                let detectors: Vec<String> = m.detectors().iter().map(|d| map(d)).collect();
+                let mapped = Matrix::new(
+                    m.fluorochromes().to_vec(),
+                    detectors,
+                    m.values().to_vec(),
+                    m.inverted_already(),
+                )
+                .unwrap_or_else(|_| m.clone());
+                (id.clone(), mapped)
+            })
+            .collect();
+        ImportedGate {
+            file: self.file.clone(),
+            xml_id: self.xml_id.clone(),
+            kind,
+            transforms,
+            matrices,
+        }
+    }
+
+    /// The gate alone (no parent) as a gating strategy with `id`, its
+    /// transforms and matrices: what the gating engine evaluates.
+    pub fn strategy(&self, id: &str) -> Result<GatingStrategy, crate::gating::GatingError> {
+        let mut s = GatingStrategy::new();
+        self.add_to(&mut s, id, None)?;
+        Ok(s)
+    }
+
+    /// Adds the gate (as `id`, under `parent`) with its transforms and
+    /// matrices to `s`. A transform or matrix id already there with the
+    /// same definition is shared; a different one is an error (the pipeline
+    /// loader rejects such pipelines up front).
+    pub fn add_to(
+        &self,
+        s: &mut GatingStrategy,
+        id: &str,
+        parent: Option<&str>,
+    ) -> Result<(), crate::gating::GatingError> {
+        for (tid, def) in &self.transforms {
+            if s.transform(tid) != Some(def) {
+                s.add_transform(tid.clone(), def.clone())?;
+            }
+        }
+        for (mid, m) in &self.matrices {
+            if s.matrix(mid) != Some(m) {
+                s.add_matrix(mid.clone(), m.clone())?;
+            }
+        }
+        let mut gate = Gate::new(id, self.kind.clone());
+        if let Some(p) = parent {
+            gate = gate.with_parent(p);
+        }
+        s.add_gate(gate)
+    }
+}

@@ -1,0 +1,280 @@
+//! Fixed gates from a Gating-ML 2.0 file inside a pipeline
+//! (`{"type": "gatingml", "file": …, "id": …}`).
+//!
+//! One XML written for the simulated panel by *marker* names (CD16, NKG2C,
+//! KIR) with logicle/fasinh transforms and FCS compensation, plus an
+//! ellipsoid on scatter channel names, is imported into the nk-day30 preset
+//! and run on a cohort of every lab style (each spells the channels
+//! differently). Each imported population's count in populations.csv must
+//! equal what `nkflow gate` gives for the same XML — with the marker names
+//! replaced by that file's channel names (from truth.json) — ANDed with the
+//! parent population from gates/<file>.xml. And gates/<file>.xml itself
+//! (which now carries the imported transforms) re-applies to every count.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+const GATES_XML: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<gating:Gating-ML
+    xmlns:gating="http://www.isac-net.org/std/Gating-ML/v2.0/gating"
+    xmlns:transforms="http://www.isac-net.org/std/Gating-ML/v2.0/transformations"
+    xmlns:data-type="http://www.isac-net.org/std/Gating-ML/v2.0/datatypes">
+  <transforms:transformation transforms:id="Logicle1">
+    <transforms:logicle transforms:T="262144" transforms:W="0.5" transforms:M="4.5" transforms:A="0"/>
+  </transforms:transformation>
+  <transforms:transformation transforms:id="Asinh1">
+    <transforms:fasinh transforms:T="262144" transforms:M="4.5" transforms:A="0"/>
+  </transforms:transformation>
+  <gating:RectangleGate gating:id="CD16pos">
+    <gating:dimension gating:compensation-ref="FCS" gating:transformation-ref="Logicle1" gating:min="0.55">
+      <data-type:fcs-dimension data-type:name="CD16"/>
+    </gating:dimension>
+  </gating:RectangleGate>
+  <gating:QuadrantGate gating:id="Quad">
+    <gating:divider gating:id="DivC" gating:compensation-ref="FCS" gating:transformation-ref="Asinh1">
+      <data-type:fcs-dimension data-type:name="NKG2C"/>
+      <gating:value>0.6</gating:value>
+    </gating:divider>
+    <gating:divider gating:id="DivK" gating:compensation-ref="FCS" gating:transformation-ref="Asinh1">
+      <data-type:fcs-dimension data-type:name="KIR"/>
+      <gating:value>0.6</gating:value>
+    </gating:divider>
+    <gating:Quadrant gating:id="CposKpos">
+      <gating:position gating:divider_ref="DivC" gating:location="0.9"/>
+      <gating:position gating:divider_ref="DivK" gating:location="0.9"/>
+    </gating:Quadrant>
+    <gating:Quadrant gating:id="CnegKpos">
+      <gating:position gating:divider_ref="DivC" gating:location="0.1"/>
+      <gating:position gating:divider_ref="DivK" gating:location="0.9"/>
+    </gating:Quadrant>
+  </gating:QuadrantGate>
+  <gating:EllipsoidGate gating:id="ScatterEll">
+    <gating:dimension gating:compensation-ref="uncompensated">
+      <data-type:fcs-dimension data-type:name="FSC-A"/>
+    </gating:dimension>
+    <gating:dimension gating:compensation-ref="uncompensated">
+      <data-type:fcs-dimension data-type:name="SSC-A"/>
+    </gating:dimension>
+    <gating:mean>
+      <gating:coordinate data-type:value="60000"/>
+      <gating:coordinate data-type:value="20000"/>
+    </gating:mean>
+    <gating:covarianceMatrix>
+      <gating:row><gating:entry data-type:value="4e8"/><gating:entry data-type:value="0"/></gating:row>
+      <gating:row><gating:entry data-type:value="0"/><gating:entry data-type:value="1e8"/></gating:row>
+    </gating:covarianceMatrix>
+    <gating:distanceSquare data-type:value="4"/>
+  </gating:EllipsoidGate>
+  <gating:BooleanGate gating:id="Both">
+    <gating:and>
+      <gating:gateReference gating:ref="CD16pos"/>
+      <gating:gateReference gating:ref="ScatterEll"/>
+    </gating:and>
+  </gating:BooleanGate>
+</gating:Gating-ML>
+"#;
+
+/// (pipeline gate id, parent, XML gate or quadrant id).
+const IMPORTS: [(&str, &str, &str); 4] = [
+    ("nk_cd16pos_xml", "nk", "CD16pos"),
+    ("nk_nkg2c_kir_xml", "nk", "CposKpos"),
+    ("nk_kir_only_xml", "nk", "CnegKpos"),
+    ("scatter_ell_xml", "cd45", "ScatterEll"),
+];
+
+fn nkflow(args: &[&str]) -> std::process::Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_nkflow"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "nkflow {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn rows(path: &Path) -> Vec<BTreeMap<String, String>> {
+    let mut rdr = csv::Reader::from_path(path).unwrap();
+    let h = rdr.headers().unwrap().clone();
+    rdr.records()
+        .map(|r| {
+            let r = r.unwrap();
+            h.iter()
+                .zip(r.iter())
+                .map(|(a, b)| (a.into(), b.into()))
+                .collect()
+        })
+        .collect()
+}
+
+/// The preset with the imported gates appended (and a `not` of one).
+fn pipeline_json(extra: &[serde_json::Value]) -> String {
+    let preset = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/nk-day30.json");
+    let mut p: serde_json::Value = serde_json::from_slice(&std::fs::read(preset).unwrap()).unwrap();
+    let gates = p["gates"].as_array_mut().unwrap();
+    for (id, parent, xml_id) in IMPORTS {
+        gates.push(serde_json::json!({
+            "id": id, "parent": parent,
+            "gate": {"type": "gatingml", "file": "gates.xml", "id": xml_id}
+        }));
+    }
+    gates.push(serde_json::json!({
+        "id": "nk_cd16neg_xml", "parent": "nk",
+        "gate": {"type": "not", "of": "nk_cd16pos_xml"}
+    }));
+    gates.extend(extra.iter().cloned());
+    serde_json::to_string_pretty(&p).unwrap()
+}
+
+#[test]
+fn gatingml_gates_in_a_pipeline_match_nkflow_gate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = tmp.path().join("sim");
+    let out = tmp.path().join("out");
+    let s = sim.to_str().unwrap();
+    nkflow(&[
+        "simulate",
+        "-o",
+        s,
+        "--seed",
+        "51",
+        "--samples",
+        "3",
+        "--events",
+        "40000",
+    ]);
+    // The pipeline in its own folder; gates.xml beside it (relative path).
+    let pdir = tmp.path().join("pipe");
+    std::fs::create_dir_all(&pdir).unwrap();
+    std::fs::write(pdir.join("gates.xml"), GATES_XML).unwrap();
+    let pfile = pdir.join("p.json");
+    std::fs::write(&pfile, pipeline_json(&[])).unwrap();
+    nkflow(&[
+        "run",
+        pfile.to_str().unwrap(),
+        s,
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+
+    let truth: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(sim.join("truth.json")).unwrap()).unwrap();
+    let pops = rows(&out.join("populations.csv"));
+    let results = rows(&out.join("results.csv"));
+    assert_eq!(results.len(), 3);
+    let count = |file: &str, pop: &str| -> usize {
+        pops.iter()
+            .find(|p| p["file"] == file && p["population"] == pop)
+            .unwrap_or_else(|| panic!("{file}: no population {pop}"))["count"]
+            .parse()
+            .unwrap()
+    };
+    let mut styles = Vec::new();
+    for r in &results {
+        let file = r["file"].as_str();
+        assert_eq!(r["error"], "", "{file}");
+        let t = &truth["files"][file];
+        styles.push(t["panel_style"].as_str().unwrap().to_string());
+        // The XML with this file's channel names instead of marker names.
+        let mut xml = GATES_XML.to_string();
+        for m in ["CD16", "NKG2C", "KIR"] {
+            let ch = t["markers"][m].as_str().unwrap();
+            xml = xml.replace(
+                &format!("data-type:name=\"{m}\""),
+                &format!("data-type:name=\"{ch}\""),
+            );
+        }
+        let own = tmp.path().join(format!("{file}.own.xml"));
+        std::fs::write(&own, xml).unwrap();
+        let fcs = sim.join(file);
+        let alone = nkflow::gatingml::read_path(&own)
+            .unwrap()
+            .gate_sample(&nkflow::fcs::read(&fcs).unwrap())
+            .unwrap();
+        // Parents as the run resolved them.
+        let applied = nkflow::gatingml::read_path(&out.join("gates").join(format!("{file}.xml")))
+            .unwrap()
+            .gate_sample(&nkflow::fcs::read(&fcs).unwrap())
+            .unwrap();
+        for (id, parent, xml_id) in IMPORTS {
+            let a = alone.membership(xml_id).unwrap();
+            let p = applied.membership(parent).unwrap();
+            let want = (0..alone.n_events())
+                .filter(|&i| a.get(i) && p.get(i))
+                .count();
+            let got = count(file, id);
+            eprintln!(
+                "{file} ({}): {id} {got} of {} (nkflow gate: {want})",
+                styles.last().unwrap(),
+                count(file, parent)
+            );
+            assert_eq!(got, want, "{file} {id}");
+            assert_eq!(applied.count(id), Some(got), "{file} {id}: gates xml");
+        }
+        assert_eq!(
+            count(file, "nk_cd16neg_xml") + count(file, "nk_cd16pos_xml"),
+            count(file, "nk")
+        );
+        // Every population of gates/<file>.xml (with the imported
+        // transforms) re-applies to populations.csv.
+        for p in pops
+            .iter()
+            .filter(|p| p["file"] == file && p["population"] != "root")
+        {
+            assert_eq!(
+                applied.count(&p["population"]).map(|c| c.to_string()),
+                Some(p["count"].clone()),
+                "{file} {}",
+                p["population"]
+            );
+        }
+    }
+    // The imports are not trivially empty or everything.
+    let total_pos: usize = results
+        .iter()
+        .map(|r| count(&r["file"], "nk_cd16pos_xml"))
+        .sum();
+    let total_nk: usize = results.iter().map(|r| count(&r["file"], "nk")).sum();
+    assert!(
+        total_pos > total_nk / 10 && total_pos < total_nk,
+        "{total_pos} of {total_nk}"
+    );
+    styles.sort();
+    styles.dedup();
+    assert_eq!(styles.len(), 3, "every lab style: {styles:?}");
+}
+
+#[test]
+fn gatingml_errors_name_the_field_file_and_gate() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("gates.xml"), GATES_XML).unwrap();
+    let load = |extra: serde_json::Value| {
+        let path = tmp.path().join("p.json");
+        std::fs::write(&path, pipeline_json(&[extra])).unwrap();
+        nkflow::pipeline::definition::Pipeline::from_file(&path)
+            .map(|_| ())
+            .unwrap_err()
+            .to_string()
+    };
+    let e = load(serde_json::json!({"id": "x", "parent": "nk",
+        "gate": {"type": "gatingml", "file": "gates.xml", "id": "Nope"}}));
+    assert!(
+        e.contains("(x).gate")
+            && e.contains("gates.xml")
+            && e.contains("\"Nope\"")
+            && e.contains("CD16pos"),
+        "{e}"
+    );
+    let e = load(serde_json::json!({"id": "x", "parent": "nk",
+        "gate": {"type": "gatingml", "file": "gates.xml", "id": "Both"}}));
+    assert!(e.contains("(x).gate") && e.contains("Boolean"), "{e}");
+    let e = load(serde_json::json!({"id": "x", "parent": "nk",
+        "gate": {"type": "gatingml", "file": "gates.xml", "id": "Quad"}}));
+    assert!(e.contains("quadrant") && e.contains("CposKpos"), "{e}");
+    let e = load(serde_json::json!({"id": "x", "parent": "nk",
+        "gate": {"type": "gatingml", "file": "missing.xml", "id": "CD16pos"}}));
+    assert!(e.contains("(x).gate") && e.contains("missing.xml"), "{e}");
+}
