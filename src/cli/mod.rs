@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod convert;
 pub mod gate;
 pub mod info;
+pub mod report;
 pub mod run;
 pub mod simulate;
 pub mod workspace;
@@ -34,6 +35,10 @@ pub enum Command {
     /// Show what FCS files hold: version, instrument, events × channels,
     /// channel table, spillover, warnings (`--json`: one object per file).
     Info(info::InfoArgs),
+    /// Write OUTDIR/report.html and OUTDIR/plots/ for a finished run: re-runs
+    /// the pipeline recorded in OUTDIR/run.json on its inputs (missing or
+    /// changed inputs are shown as such).
+    Report(report::ReportArgs),
     /// Run a preset pipeline over a batch of FCS files: results.csv,
     /// populations.csv, gates/<file>.xml (Gating-ML), run.json.
     Run(run::RunArgs),
@@ -55,6 +60,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Cluster(args) => cluster::run(&args),
         Command::Convert(args) => convert::run(&args),
         Command::Info(args) => info::run(&args),
+        Command::Report(args) => report::run(&args),
         Command::Run(args) => run::run(args),
         Command::Gate(args) => gate::run(args),
         Command::Simulate(args) => simulate::run(&args),

@@ -34,6 +34,13 @@ pub struct BatchInfo {
     pub threads: usize,
     /// Inputs skipped because they are not FCS files (path, reason).
     pub skipped: Vec<(String, String)>,
+    /// The pipeline as run: run.json keeps it so that `nkflow report` can
+    /// rebuild the run even after the pipeline file was edited or moved.
+    pub pipeline: super::definition::Pipeline,
+    /// Panel overrides of the whole batch (`--panel`), marker → channel.
+    pub panel_overrides: BTreeMap<String, String>,
+    /// SHA-256 of the samplesheet's bytes (to tell whether it changed since).
+    pub samplesheet_sha256: Option<String>,
 }
 
 /// One gate as applied to one file.

@@ -216,6 +216,13 @@ pub fn run(
         median_markers: stats::median_markers(&opts.pipeline),
         threads,
         skipped,
+        pipeline: opts.pipeline.clone(),
+        panel_overrides: opts.panel_overrides.clone(),
+        samplesheet_sha256: opts
+            .samplesheet
+            .as_ref()
+            .and_then(|p| std::fs::read(p).ok())
+            .map(|b| hex(&Sha256::digest(&b))),
     };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)

@@ -220,8 +220,14 @@ impl Sink for RunJson {
                 "name": batch.pipeline_name,
                 "path": batch.pipeline_path,
                 "sha256": batch.pipeline_sha256,
+                "definition": batch.pipeline,
             },
+            "panel_overrides": batch.panel_overrides,
             "samplesheet": batch.samplesheet,
+            "samplesheet_sha256": batch.samplesheet_sha256,
+            // Relative input, pipeline and samplesheet paths are relative to
+            // this folder (`nkflow report` resolves them against it).
+            "cwd": std::env::current_dir().ok(),
             "threads": batch.threads,
             "results_columns": ResultsCsv::header(batch),
             "skipped": batch.skipped.iter().map(|(p, why)| serde_json::json!({"path": p, "reason": why})).collect::<Vec<_>>(),

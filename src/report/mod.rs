@@ -36,6 +36,7 @@ mod gates;
 mod html;
 pub mod model;
 pub mod plots;
+pub mod replay;
 pub mod stage;
 mod writer;
 

@@ -348,38 +348,97 @@ fn summary_row(batch: &RunBatch, r: &SampleResult) -> Vec<(String, String)> {
     row
 }
 
+/// The FlowSOM heatmap the cluster stage attached to a result, if any.
+pub(crate) fn flowsom_heatmap(r: &SampleResult) -> Option<HeatmapSpec> {
+    r.artifacts
+        .get(FLOWSOM_HEATMAP)
+        .and_then(|a| a.clone().downcast::<HeatmapSpec>().ok())
+        .map(|h| (*h).clone())
+}
+
+/// A pushed result as the report shows it: the results row, flags,
+/// warnings (the run's and the plots'), and the plots the stage attached.
+pub(crate) fn rendered_sample(batch: &RunBatch, r: &SampleResult) -> RenderedSample {
+    let art = r
+        .artifacts
+        .get(ARTIFACT)
+        .and_then(|a| a.clone().downcast::<ReportArtifact>().ok());
+    let mut warnings = r.warnings.clone();
+    let (plots, flow_rate) = match &art {
+        Some(a) => {
+            warnings.extend(a.warnings.iter().cloned());
+            (a.plots.clone(), a.flow_rate.clone())
+        }
+        None => (Vec::new(), None),
+    };
+    RenderedSample {
+        file: r.file_name.clone(),
+        index: r.index,
+        error: r.error.clone(),
+        warnings,
+        qc_flags: r.flags.clone(),
+        summary: summary_row(batch, r),
+        plots,
+        flow_rate,
+    }
+}
+
+/// The report's header facts and cohort plots for a batch.
+pub(crate) fn batch_info(batch: &RunBatch, summary: &BatchSummary) -> BatchInfo {
+    let has = |c: &str| batch.stat_columns.iter().any(|s| s == c);
+    let groups: Vec<String> = ["cohort", "dose_cohort", "dose", "arm", "group", "day"]
+        .iter()
+        .filter(|g| batch.sheet_columns.iter().any(|c| c == *g))
+        .map(|s| s.to_string())
+        .collect();
+    let cohort = [
+        ("nk_per_ul", "NK cells / µL"),
+        ("pct_nkg2c", "% NKG2C+ of NK"),
+        ("pct_kir", "% KIR+ of NK"),
+        ("pct_nkg2c_kir", "% NKG2C+KIR+ of NK"),
+        ("pct_cd56bright", "% CD56bright of NK"),
+    ]
+    .iter()
+    .filter(|(c, _)| has(c))
+    .map(|(c, t)| CohortSpec {
+        value_column: c.to_string(),
+        title: t.to_string(),
+        group_by: groups.clone(),
+    })
+    .collect();
+    BatchInfo {
+        title: format!("nkflow QC report: {}", batch.pipeline_name),
+        facts: vec![
+            ("pipeline".into(), batch.pipeline_path.clone()),
+            ("pipeline sha256".into(), batch.pipeline_sha256.clone()),
+            ("nkflow".into(), batch.nkflow_version.clone()),
+            (
+                "samplesheet".into(),
+                batch.samplesheet.clone().unwrap_or_else(|| "none".into()),
+            ),
+            ("threads".into(), batch.threads.to_string()),
+            (
+                "run time".into(),
+                format!("{:.1} s", summary.elapsed_ms / 1000.0),
+            ),
+        ],
+        skipped: batch
+            .skipped
+            .iter()
+            .map(|(p, why)| format!("{p}: {why}"))
+            .collect(),
+        cohort,
+        flowsom: None,
+    }
+}
+
 impl Sink for ReportSink {
     fn sample(&mut self, batch: &RunBatch, r: &SampleResult) -> Result<(), SinkError> {
-        let art = r
-            .artifacts
-            .get(ARTIFACT)
-            .and_then(|a| a.clone().downcast::<ReportArtifact>().ok());
         if self.flowsom.is_none() {
-            self.flowsom = r
-                .artifacts
-                .get(FLOWSOM_HEATMAP)
-                .and_then(|a| a.clone().downcast::<HeatmapSpec>().ok())
-                .map(|h| (*h).clone());
+            self.flowsom = flowsom_heatmap(r);
         }
-        let mut warnings = r.warnings.clone();
-        let (plots, flow_rate) = match &art {
-            Some(a) => {
-                warnings.extend(a.warnings.iter().cloned());
-                (a.plots.clone(), a.flow_rate.clone())
-            }
-            None => (Vec::new(), None),
-        };
         if let Some(b) = &self.builder {
-            b.add_rendered(RenderedSample {
-                file: r.file_name.clone(),
-                index: r.index,
-                error: r.error.clone(),
-                warnings,
-                qc_flags: r.flags.clone(),
-                summary: summary_row(batch, r),
-                plots,
-                flow_rate,
-            });
+            b.add_rendered(rendered_sample(batch, r));
         }
         Ok(())
     }
@@ -388,51 +447,8 @@ impl Sink for ReportSink {
         let Some(builder) = self.builder.take() else {
             return Ok(());
         };
-        let has = |c: &str| batch.stat_columns.iter().any(|s| s == c);
-        let groups: Vec<String> = ["cohort", "dose_cohort", "dose", "arm", "group", "day"]
-            .iter()
-            .filter(|g| batch.sheet_columns.iter().any(|c| c == *g))
-            .map(|s| s.to_string())
-            .collect();
-        let cohort = [
-            ("nk_per_ul", "NK cells / µL"),
-            ("pct_nkg2c", "% NKG2C+ of NK"),
-            ("pct_kir", "% KIR+ of NK"),
-            ("pct_nkg2c_kir", "% NKG2C+KIR+ of NK"),
-            ("pct_cd56bright", "% CD56bright of NK"),
-        ]
-        .iter()
-        .filter(|(c, _)| has(c))
-        .map(|(c, t)| CohortSpec {
-            value_column: c.to_string(),
-            title: t.to_string(),
-            group_by: groups.clone(),
-        })
-        .collect();
-        let info = BatchInfo {
-            title: format!("nkflow QC report: {}", batch.pipeline_name),
-            facts: vec![
-                ("pipeline".into(), batch.pipeline_path.clone()),
-                ("pipeline sha256".into(), batch.pipeline_sha256.clone()),
-                ("nkflow".into(), batch.nkflow_version.clone()),
-                (
-                    "samplesheet".into(),
-                    batch.samplesheet.clone().unwrap_or_else(|| "none".into()),
-                ),
-                ("threads".into(), batch.threads.to_string()),
-                (
-                    "run time".into(),
-                    format!("{:.1} s", summary.elapsed_ms / 1000.0),
-                ),
-            ],
-            skipped: batch
-                .skipped
-                .iter()
-                .map(|(p, why)| format!("{p}: {why}"))
-                .collect(),
-            cohort,
-            flowsom: self.flowsom.take(),
-        };
+        let mut info = batch_info(batch, summary);
+        info.flowsom = self.flowsom.take();
         builder
             .finish(&self.outdir, &info)
             .map_err(|e| SinkError::Write {
