@@ -90,6 +90,11 @@ pub struct SimulateArgs {
     /// already in DIR.
     #[arg(long)]
     pub force: bool,
+    /// Add a donor-specific HLA antibody channel (labelled HLA-A2 / HLA-A*02;
+    /// donor cells positive, recipient cells negative); truth.json then holds
+    /// pct_donor_nk_by_hla. Off: files are unchanged.
+    #[arg(long)]
+    pub hla: bool,
 }
 
 impl SimulateArgs {
@@ -126,6 +131,7 @@ impl SimulateArgs {
             gain_spread: self.gain_spread,
             labels: self.labels,
             force: self.force,
+            hla: self.hla,
         }
     }
 }

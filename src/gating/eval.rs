@@ -288,6 +288,12 @@ impl<'a> ColumnContext<'a> {
                         transform: t.clone(),
                     });
                 };
+                // The dimension's compensation applies to the ratio's inputs,
+                // before the ratio (Gating-ML 2.0: `compensation-ref` is
+                // required on every dimension, new-dimensions included; its
+                // reference implementation flowUtils compensates numerator
+                // and denominator). FlowKit 1.3 reads raw inputs whatever the
+                // reference — a deviation tests/gating_flowkit_ratio.rs pins.
                 let xs = self.base(gate, &d.compensation, x)?;
                 let ys = self.base(gate, &d.compensation, y)?;
                 let mut out = vec![0.0; xs.len()];

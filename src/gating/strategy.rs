@@ -15,6 +15,9 @@ pub enum TransformKind {
     /// A one-channel scale transform (flin, flog, fasinh, logicle, hyperlog, …).
     Scale(Transform),
     /// `fratio`: `A·(x − B)/(y − C)` of two channels, used as a new dimension.
+    /// `x` and `y` are read through the gate dimension's compensation (the
+    /// ratio is taken of compensated values), then the dimension's transform
+    /// applies to the ratio.
     Ratio { ratio: Ratio, x: String, y: String },
 }
 

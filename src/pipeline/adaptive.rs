@@ -122,7 +122,7 @@ pub fn valley_threshold(values: &[f64], p: &ValleyParams) -> Option<Threshold> {
     }
     let window = p.window.map(|[lo, hi]| {
         let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
-        v.sort_unstable_by(f64::total_cmp);
+        super::density::sort_total(&mut v);
         (quantile_sorted(&v, lo), quantile_sorted(&v, hi))
     });
     let mut candidates = Vec::new();
@@ -154,7 +154,7 @@ pub fn valley_threshold(values: &[f64], p: &ValleyParams) -> Option<Threshold> {
     let value = match p.fallback {
         Fallback::Quantile { p: q } => {
             let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
-            v.sort_unstable_by(f64::total_cmp);
+            super::density::sort_total(&mut v);
             quantile_sorted(&v, q)
         }
         Fallback::PeakOffset { sds } => {
@@ -301,7 +301,7 @@ pub fn peak_region(x: &[f64], y: &[f64], p: &PeakRegionParams) -> Option<Vec<(f6
     let nb = p.bins.clamp(16, 1024);
     let axis = |f: &dyn Fn(&(f64, f64)) -> f64| {
         let mut v: Vec<f64> = pairs.iter().map(f).collect();
-        v.sort_unstable_by(f64::total_cmp);
+        super::density::sort_total(&mut v);
         let (lo, hi) = (quantile_sorted(&v, 0.001), quantile_sorted(&v, 0.999));
         let pad = (hi - lo) * 0.05;
         (lo - pad, (hi - lo + 2.0 * pad) / nb as f64)

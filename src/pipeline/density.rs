@@ -41,7 +41,7 @@ impl Density {
         if v.len() < 3 {
             return None;
         }
-        v.sort_unstable_by(f64::total_cmp);
+        sort_total(&mut v);
         let n = v.len() as f64;
         let q = |p: f64| quantile_sorted(&v, p);
         let sd = {
@@ -156,24 +156,133 @@ pub fn quantile_sorted(sorted: &[f64], p: f64) -> f64 {
 /// even count, as R and numpy do.
 pub fn median(values: &[f64]) -> Option<f64> {
     let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    median_in_place(&mut v)
+}
+
+/// [`median`] of values the caller no longer needs (reordered in place;
+/// non-finite values are dropped first). Selection runs on the integer keys
+/// of [`total_key`], which order exactly as `f64::total_cmp` but compare
+/// faster, so the result is the same as a float selection.
+pub fn median_in_place(v: &mut Vec<f64>) -> Option<f64> {
+    v.retain(|x| x.is_finite());
     let n = v.len();
     if n == 0 {
         return None;
     }
+    let mut keys: Vec<u64> = v.iter().map(|&x| total_key(x)).collect();
     let mid = n / 2;
-    let (lower, m, _) = v.select_nth_unstable_by(mid, f64::total_cmp);
-    let m = *m;
+    let (lower, m, _) = keys.select_nth_unstable(mid);
+    let m = from_total_key(*m);
     if n % 2 == 1 {
         Some(m)
     } else {
-        let below = lower.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let below = lower.iter().copied().max().map(from_total_key)?;
         Some((below + m) / 2.0)
+    }
+}
+
+/// An unsigned key whose integer order is `f64::total_cmp`'s order
+/// (negative values bit-flipped, positive ones with the sign bit set).
+pub fn total_key(x: f64) -> u64 {
+    let b = x.to_bits();
+    if b >> 63 == 1 {
+        !b
+    } else {
+        b | (1 << 63)
+    }
+}
+
+/// The inverse of [`total_key`].
+pub fn from_total_key(k: u64) -> f64 {
+    f64::from_bits(if k >> 63 == 1 { k & !(1 << 63) } else { !k })
+}
+
+/// Sorts by `f64::total_cmp` — the same order, bit for bit — with an LSD
+/// radix sort on [`total_key`]s: every density estimate and cofactor sorts
+/// its parent's events, and a comparison sort made those sorts the largest
+/// cost of resolving a file's gates. Byte digits that are the same for every
+/// value (the sign and most of the exponent, typically) are skipped.
+pub fn sort_total(v: &mut [f64]) {
+    if v.len() < 256 {
+        v.sort_unstable_by(f64::total_cmp);
+        return;
+    }
+    let mut keys: Vec<u64> = v.iter().map(|&x| total_key(x)).collect();
+    let mut hist = [[0usize; 256]; 8];
+    for &k in &keys {
+        for (d, h) in hist.iter_mut().enumerate() {
+            h[((k >> (8 * d)) & 0xff) as usize] += 1;
+        }
+    }
+    let mut tmp = vec![0u64; keys.len()];
+    for (d, h) in hist.iter().enumerate() {
+        // A digit shared by every key does not reorder anything.
+        if h.contains(&keys.len()) {
+            continue;
+        }
+        let mut offsets = [0usize; 256];
+        let mut sum = 0;
+        for (o, &c) in offsets.iter_mut().zip(h) {
+            *o = sum;
+            sum += c;
+        }
+        for &k in &keys {
+            // The digit is < 256 and the offsets stay below the length, so
+            // neither index can be out of range.
+            let o = &mut offsets[((k >> (8 * d)) & 0xff) as usize];
+            if let Some(t) = tmp.get_mut(*o) {
+                *t = k;
+            }
+            *o += 1;
+        }
+        std::mem::swap(&mut keys, &mut tmp);
+    }
+    for (x, k) in v.iter_mut().zip(&keys) {
+        *x = from_total_key(*k);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn radix_sort_and_median_agree_with_total_cmp() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+        let d = Normal::new(0.0, 1e3).unwrap();
+        for n in [0usize, 1, 2, 255, 256, 257, 5000] {
+            let mut v: Vec<f64> = (0..n).map(|_| d.sample(&mut rng)).collect();
+            if n > 10 {
+                v[3] = -0.0;
+                v[4] = 0.0;
+                v[5] = f64::INFINITY;
+                v[6] = f64::NEG_INFINITY;
+                v[7] = 1e300;
+                v[8] = -5e-324;
+                v[9] = v[10];
+            }
+            let mut want = v.clone();
+            want.sort_unstable_by(f64::total_cmp);
+            let mut got = v.clone();
+            sort_total(&mut got);
+            let bits = |s: &[f64]| s.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(&want), "n = {n}");
+            let finite: Vec<f64> = want.iter().copied().filter(|x| x.is_finite()).collect();
+            let m = finite.len();
+            let expect = (m > 0).then(|| {
+                if m % 2 == 1 {
+                    finite[m / 2]
+                } else {
+                    (finite[m / 2 - 1] + finite[m / 2]) / 2.0
+                }
+            });
+            assert_eq!(
+                median(&v).map(f64::to_bits),
+                expect.map(f64::to_bits),
+                "n = {n}"
+            );
+        }
+    }
     use rand::SeedableRng;
     use rand_distr::{Distribution, Normal};
 

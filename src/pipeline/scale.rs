@@ -84,7 +84,7 @@ pub fn estimate_cofactor(values: &[f64]) -> f64 {
     if v.is_empty() {
         return 1.0;
     }
-    v.sort_unstable_by(f64::total_cmp);
+    super::density::sort_total(&mut v);
     let top = quantile_sorted(&v, 0.999).abs().max(f64::MIN_POSITIVE);
     let negatives = v.partition_point(|&x| x < 0.0);
     let c = if negatives >= 20.max(v.len() / 50) {

@@ -13,7 +13,7 @@
 use serde::Serialize;
 
 use super::definition::{AbsoluteSpec, ColumnSpec, Pipeline, QcRule, Stat, ROOT};
-use super::density::median;
+use super::density::{median, median_in_place};
 use super::engine::Gated;
 
 /// Numbers from the samplesheet row and the file that absolute counts need.
@@ -147,19 +147,36 @@ pub fn population_stats(
                 .map_err(|e| abs_flag = Some(e))
                 .ok()
         });
-        let medians = markers
-            .iter()
-            .map(|m| {
-                let v = gated.marker_values(m)?;
-                let sel: Vec<f64> = v
+        // A population is a subset of its parent, so one of the same size
+        // has the same events and the same medians.
+        let same_as_parent = pop.parent.as_deref().and_then(|par| {
+            out.iter()
+                .find(|s| s.id == par && s.count == pop.count)
+                .map(|s| s.medians.clone())
+        });
+        let medians = match same_as_parent {
+            Some(m) => m,
+            None => {
+                // The member indices once per population, then one gather
+                // per marker (not a pass over every event of the file).
+                let idx: Vec<usize> = pop
+                    .members
                     .iter()
-                    .zip(&pop.members)
-                    .filter(|(_, k)| **k)
-                    .map(|(x, _)| *x)
+                    .enumerate()
+                    .filter_map(|(i, &k)| k.then_some(i))
                     .collect();
-                median(&sel)
-            })
-            .collect();
+                let mut sel = Vec::with_capacity(idx.len());
+                markers
+                    .iter()
+                    .map(|m| {
+                        let v = gated.marker_values(m)?;
+                        sel.clear();
+                        sel.extend(idx.iter().filter_map(|&i| v.get(i).copied()));
+                        median_in_place(&mut sel)
+                    })
+                    .collect()
+            }
+        };
         out.push(PopulationStats {
             id: pop.id.clone(),
             parent: pop.parent.clone(),

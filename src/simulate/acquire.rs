@@ -165,6 +165,8 @@ pub fn acquire(spec: &SampleSpec, opts: &AcquireOptions, rng: &mut ChaCha8Rng) -
             end_s: b,
             events: clog_events,
         }),
+        pct_donor_nk_by_hla: None,
+        hla_donor_fraction: None,
     };
 
     let sample = build_sample(spec, &inst, &params, names, columns, timestep, duration);

@@ -122,18 +122,24 @@ impl Instrument {
     /// zero; float data keeps small negative values (baseline restoration
     /// leaves them, as on BD instruments).
     pub fn store(&self, scale_value: f64, amp: Option<f64>) -> f64 {
-        let v = scale_value * amp.unwrap_or(1.0);
-        let top = self.range - 1.0;
-        match self.datatype {
-            DataType::Float => v.clamp(-0.0005 * self.range, top),
-            DataType::Int => v.round().clamp(0.0, top),
-        }
+        adc(scale_value * amp.unwrap_or(1.0), self.range, self.datatype)
     }
 
     /// `$PnV`-like detector voltage for a gain (PMT gain grows roughly with
     /// the seventh power of the voltage).
     pub fn voltage(&self, d: usize) -> f64 {
         (500.0 * (self.gain[d] / self.range_factor).powf(1.0 / 7.0)).round()
+    }
+}
+
+/// What an ADC of this range and data type stores for a value: saturated
+/// at the top of the range; integers rounded and clipped at zero; floats keep
+/// small negative values (see [`Instrument::store`]).
+pub fn adc(v: f64, range: f64, datatype: DataType) -> f64 {
+    let top = range - 1.0;
+    match datatype {
+        DataType::Float => v.clamp(-0.0005 * range, top),
+        DataType::Int => v.round().clamp(0.0, top),
     }
 }
 

@@ -31,6 +31,7 @@
 
 pub mod acquire;
 pub mod design;
+pub mod hla;
 pub mod instrument;
 pub mod panel;
 pub mod population;
@@ -107,6 +108,9 @@ pub struct Settings {
     /// Replace cohort files (`*.fcs`, samplesheet.csv, truth.json, labels/)
     /// already in the output directory.
     pub force: bool,
+    /// Add a donor-specific HLA antibody channel ([`hla`]); off by default,
+    /// and off leaves every file byte-identical.
+    pub hla: bool,
 }
 
 impl Default for Settings {
@@ -123,6 +127,7 @@ impl Default for Settings {
             gain_spread: 0.15,
             labels: false,
             force: false,
+            hla: false,
         }
     }
 }
@@ -183,13 +188,22 @@ impl Cohort {
         let spec = self.specs.get(i)?;
         let mut rng = ChaCha8Rng::seed_from_u64(self.settings.seed);
         rng.set_stream(1 + i as u64);
-        Some(acquire::acquire(
+        let mut file = acquire::acquire(
             spec,
             &AcquireOptions {
                 gain_spread: self.settings.gain_spread,
             },
             &mut rng,
-        ))
+        );
+        if self.settings.hla {
+            hla::add_channel(
+                &mut file,
+                spec,
+                self.settings.seed,
+                self.settings.gain_spread,
+            );
+        }
+        Some(file)
     }
 
     /// samplesheet.csv text.

@@ -46,6 +46,13 @@ pub struct FileTruth {
     pub byte_order: String,
     /// A clog interval in acquisition time, if the file has one.
     pub time_anomaly: Option<TimeAnomaly>,
+    /// With the HLA channel (`--hla`): donor-origin NK events / NK events
+    /// × 100. Absent otherwise (truth.json unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pct_donor_nk_by_hla: Option<f64>,
+    /// With the HLA channel: the probability that a cell is of donor origin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hla_donor_fraction: Option<f64>,
 }
 
 /// A clog interval: flow slowed and signals dimmed between these times.
