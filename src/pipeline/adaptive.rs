@@ -60,6 +60,14 @@ pub struct ValleyParams {
     pub window: Option<[f64; 2]>,
     /// Used when no valley qualifies (the gate is then flagged).
     pub fallback: Fallback,
+    /// When set to `k`, a valley found below the lower edge of the highest
+    /// peak — that peak minus `k` × its upper-side spread — is raised to
+    /// that edge. For "negative or low" versus "bright" splits (CD56bright
+    /// NK are CD16−/low): a dim population that makes only a shoulder on
+    /// the negative peak pulls the valley into itself, and the edge of the
+    /// bright peak keeps it whole on the low side. The threshold is never
+    /// lowered by this.
+    pub top_peak_edge: Option<f64>,
 }
 
 impl Default for ValleyParams {
@@ -71,6 +79,7 @@ impl Default for ValleyParams {
             pick: Pick::Deepest,
             window: None,
             fallback: Fallback::default(),
+            top_peak_edge: None,
         }
     }
 }
@@ -145,8 +154,17 @@ pub fn valley_threshold(values: &[f64], p: &ValleyParams) -> Option<Threshold> {
     };
     let peak_x: Vec<f64> = peaks.iter().map(|&i| d.x(i)).collect();
     if let Some((v, _)) = chosen {
+        let mut value = d.x(v);
+        if let (Some(k), Some(&top)) = (p.top_peak_edge, peak_x.last()) {
+            // Only the values above the valley belong to the top peak's
+            // population; its upper side is free of the low shoulder.
+            let edge = top - k * one_sided_spread(values, top, true);
+            if edge.is_finite() && edge > value && edge < top {
+                value = edge;
+            }
+        }
         return Some(Threshold {
-            value: d.x(v),
+            value,
             peaks: peak_x,
             valley_found: true,
         });
@@ -626,6 +644,40 @@ mod tests {
         };
         let c = valley_threshold(&v, &windowed).unwrap().value;
         assert!(c > 13.0 && c < 17.0, "{c}");
+    }
+
+    #[test]
+    fn top_peak_edge_keeps_a_low_shoulder_below_the_threshold() {
+        // Negatives (0, sd 1), a low shoulder (4, sd 1) and a bright peak
+        // (12, sd 1): the valley falls inside the shoulder; the bright
+        // peak's edge at 3 sds (≈ 9) keeps the shoulder on the low side.
+        let mut r = rng(11);
+        let mut v = normal(&mut r, 0.0, 1.0, 6000);
+        v.extend(normal(&mut r, 4.0, 1.0, 1500));
+        v.extend(normal(&mut r, 12.0, 1.0, 6000));
+        let plain = valley_threshold(&v, &ValleyParams::default()).unwrap();
+        let edged = valley_threshold(
+            &v,
+            &ValleyParams {
+                top_peak_edge: Some(3.0),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert!(plain.valley_found && edged.valley_found);
+        assert!(plain.value < 8.0, "{plain:?}");
+        assert!((edged.value - 9.0).abs() < 0.3, "{edged:?}");
+        let shoulder_kept = v.iter().filter(|x| **x < edged.value && **x > 2.0).count();
+        assert!(
+            shoulder_kept as f64 > 0.97 * 1500.0 * 0.97,
+            "{shoulder_kept}"
+        );
+        // A valley already above the edge is not lowered.
+        let far = ValleyParams {
+            top_peak_edge: Some(20.0),
+            ..Default::default()
+        };
+        assert_eq!(valley_threshold(&v, &far).unwrap().value, plain.value);
     }
 
     #[test]
