@@ -75,6 +75,17 @@ fn population_export_matches_run_counts_and_source_values() {
     nkflow(&["run", preset, s, "-o", out.to_str().unwrap()]);
     let pops = rows(&out.join("populations.csv"));
     let results = rows(&out.join("results.csv"));
+    // No HLA antibody in these files: the donor-by-HLA gate is listed as
+    // not applied (not a warning, not an error), its columns empty.
+    let run: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
+    for input in run["inputs"].as_array().unwrap() {
+        assert_eq!(input["gates_not_applied"][0]["gate"], "nk_donor_hla");
+        assert!(!input["warnings"].to_string().contains("nk_donor_hla"));
+    }
+    assert!(results
+        .iter()
+        .all(|r| r["donor_nk_pct_by_hla"].is_empty() && !r["nk_events"].is_empty()));
     let mut compared = 0;
     for (r, population) in results.iter().zip(["nk", "cd56bright", "lymphocytes"]) {
         let file = &r["file"];

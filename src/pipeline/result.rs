@@ -66,6 +66,10 @@ pub struct SampleResult {
     /// Why the file could not be processed (the row's `error` column).
     pub error: Option<String>,
     pub warnings: Vec<String>,
+    /// Gates not applied to this file, with why (an optional marker it
+    /// needs is absent, e.g. no HLA antibody in this panel): not a warning,
+    /// the file simply lacks that measurement; their columns are empty.
+    pub gates_not_applied: Vec<(String, String)>,
     /// QC flags, in a stable order.
     pub flags: Vec<String>,
     /// Values aligned with [`BatchInfo::stat_columns`].

@@ -412,12 +412,7 @@ fn fill(
         .get_nonblank("$VOL")
         .and_then(|v| v.parse::<f64>().ok());
     let gated = engine::gate_sample(p, sample, &overrides).map_err(|e| e.to_string())?;
-    r.warnings.extend(
-        gated
-            .skipped
-            .iter()
-            .map(|(id, why)| format!("gate {id} not applied: {why}")),
-    );
+    r.gates_not_applied = gated.skipped.clone();
     let mut flags = Vec::new();
     let pops = stats::population_stats(p, &gated, &inputs, &mut flags);
     let values = stats::column_values(ctx.columns, &pops, &gated, &inputs);

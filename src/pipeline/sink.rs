@@ -207,6 +207,7 @@ impl Sink for RunJson {
             "compensation": r.compensation,
             "axes": r.axes,
             "gates": r.gates,
+            "gates_not_applied": r.gates_not_applied.iter().map(|(id, why)| serde_json::json!({"gate": id, "reason": why})).collect::<Vec<_>>(),
             "elapsed_ms": r.elapsed_ms,
         }));
         Ok(())
