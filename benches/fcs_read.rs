@@ -60,6 +60,7 @@ fn sample(n: usize, seed: u64) -> Sample {
         dataset: 0,
         n_datasets: 1,
         keywords,
+        analysis: Default::default(),
         channels,
         events,
         scale: Scale::Raw,

@@ -203,6 +203,10 @@ pub struct Sample {
     pub n_datasets: usize,
     /// All TEXT (and supplemental TEXT) keywords.
     pub keywords: Keywords,
+    /// Keywords of the ANALYSIS segment (results of an earlier analysis that
+    /// some instruments store, such as gate definitions); empty when the data
+    /// set has none. Never consulted for decoding.
+    pub analysis: Keywords,
     /// Parameters in `$Pn` order; column `j` of `events` is `channels[j]`.
     pub channels: Vec<Channel>,
     /// Events × channels, column names = `$PnN`.

@@ -217,3 +217,109 @@ fn absurd_sizes_are_refused_with_the_numbers() {
         "{e}"
     );
 }
+
+/// Keyword/value pairs of bytes `b..=e` by the plainest reading: split on
+/// the first byte, trim keys (upper-cased) and values. Only for segments
+/// without escaped delimiters, which the ones below are (checked).
+fn naive_pairs(bytes: &[u8], b: usize, e: usize) -> Vec<(String, String)> {
+    let seg = &bytes[b..=e];
+    let parts: Vec<&[u8]> = seg[1..].split(|&c| c == seg[0]).collect();
+    let text = |p: &[u8]| String::from_utf8_lossy(p).into_owned();
+    let pairs: Vec<(String, String)> = parts
+        .chunks_exact(2)
+        .map(|kv| {
+            (
+                text(kv[0]).trim().to_ascii_uppercase(),
+                text(kv[1])
+                    .trim_matches(|c: char| c.is_whitespace() || c == '\0')
+                    .to_string(),
+            )
+        })
+        .collect();
+    // No doubled (escaped) delimiter anywhere before the trailing bytes.
+    assert!(parts[..parts.len() - 1].iter().all(|p| !p.is_empty()));
+    pairs
+}
+
+/// HEADER offset field `i` (0-based: TEXT, TEXT, DATA, DATA, ANALYSIS, ANALYSIS).
+fn header_offset(bytes: &[u8], i: usize) -> usize {
+    let f = &bytes[10 + 8 * i..18 + 8 * i];
+    std::str::from_utf8(f).unwrap().trim().parse().unwrap()
+}
+
+/// The corpus files with an ANALYSIS segment (README: Partec PAS, from the
+/// HEADER; Partec CyFlow, from HEADER and $BEGINANALYSIS) read it into
+/// `Sample::analysis`, every pair as the plainest split of those bytes finds
+/// it, without a warning; files without one have none.
+#[test]
+fn analysis_segments_are_read() {
+    let Some(corpus) = common::require_shared("fcs-corpus") else {
+        return;
+    };
+    for (file, count, gate, point) in [
+        ("partec_pas__Partec.fcs", 155, "R1", "11141, 10375"),
+        ("partec_cyflow__PU87_10_B200.fcs", 111, "RN1", "6402, -1"),
+    ] {
+        let path = corpus.join(file);
+        let bytes = std::fs::read(&path).unwrap();
+        let expect = naive_pairs(&bytes, header_offset(&bytes, 4), header_offset(&bytes, 5));
+        let s = fcs::read(&path).unwrap();
+        let got: Vec<(String, String)> = s
+            .analysis
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(got, expect, "{file}");
+        assert_eq!(got.len(), count, "{file}");
+        assert_eq!(s.analysis.get("P$GATE_NAME0"), Some(gate));
+        assert_eq!(s.analysis.get("P$REGION_POINT0[0]"), Some(point));
+        assert!(
+            !s.warnings.iter().any(|w| w.message.contains("ANALYSIS")),
+            "{file}: {:?}",
+            s.warnings
+        );
+        // ANALYSIS keywords stay out of TEXT's.
+        assert_eq!(s.keywords.get("P$GATE_NAME0"), None);
+    }
+    for file in ["bd_diva6__facs_diva_test.fcs", "beckman_fc500__coulter.lmd"] {
+        assert!(fcs::read(&corpus.join(file)).unwrap().analysis.is_empty());
+    }
+}
+
+/// Supplemental TEXT ($BEGINSTEXT/$ENDSTEXT) is read: MACSQuant's 124 kB
+/// segment between TEXT and DATA adds its keywords (values as the plainest
+/// split of those bytes finds them); a CyFlow Cube's "supplemental TEXT" that
+/// is a ZIP archive is skipped with a warning.
+#[test]
+fn supplemental_text_is_read() {
+    let Some(corpus) = common::require_shared("fcs-corpus") else {
+        return;
+    };
+    let path = corpus.join("miltenyi_macsquant__FCS_3.1_Well_A1.001.fcs");
+    let bytes = std::fs::read(&path).unwrap();
+    let s = fcs::read(&path).unwrap();
+    let sb: usize = s
+        .keywords
+        .get("$BEGINSTEXT")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let se: usize = s.keywords.get("$ENDSTEXT").unwrap().trim().parse().unwrap();
+    assert_eq!((sb, se), (2722, 127220));
+    let stext = naive_pairs(&bytes, sb, se);
+    assert!(stext.len() > 90, "{}", stext.len());
+    for (k, v) in &stext {
+        assert_eq!(s.keywords.get(k), Some(v.as_str()), "{k}");
+    }
+    assert!(stext.iter().any(|(k, _)| k == "@MB_P1_BASE"));
+
+    let zip = fcs::read(&corpus.join("partec_cyflow_cube8__cyflow_cube_8.fcs")).unwrap();
+    assert!(
+        zip.warnings
+            .iter()
+            .any(|w| w.message.contains("supplemental TEXT") && w.message.contains("ignored")),
+        "{:?}",
+        zip.warnings
+    );
+}

@@ -145,3 +145,39 @@ fn unreadable_file_exits_nonzero_naming_file_and_problem() {
     assert!(text.contains("spillover: $SPILLOVER"), "{text}");
     assert!(text.contains("20,000 × 27"), "{text}");
 }
+
+/// The ANALYSIS segment shows in `info`: an `analysis` object in JSON only
+/// when the data set has one, and a keyword list in the human output.
+#[test]
+fn analysis_segment_is_shown_only_when_present() {
+    let Some(dir) = common::require_shared("fcs-corpus") else {
+        return;
+    };
+    let partec = dir.join("partec_pas__Partec.fcs");
+    let out = nkflow()
+        .args(["info", "--json"])
+        .arg(&partec)
+        .arg(dir.join("bd_facscalibur__data1.fcs"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let v: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let a = v[0]["analysis"].as_object().unwrap();
+    assert_eq!(a.len(), 155);
+    assert_eq!(a["P$GATE_NAME0"], "R1");
+    assert_eq!(a["P$REGION_POINT0[0]"], "11141, 10375");
+    assert!(v[0]["keywords"].get("P$GATE_NAME0").is_none());
+    assert!(v[1].get("analysis").is_none(), "{}", v[1]);
+
+    let out = nkflow().arg("info").arg(&partec).output().unwrap();
+    let human = String::from_utf8(out.stdout).unwrap();
+    assert!(human.contains("ANALYSIS segment: 155 keywords"), "{human}");
+    assert!(
+        human.contains("    P$REGION_POINT0[0] = 11141, 10375"),
+        "{human}"
+    );
+}

@@ -83,6 +83,7 @@ fn synthetic(n: usize) -> Sample {
         dataset: 0,
         n_datasets: 1,
         keywords,
+        analysis: Default::default(),
         channels,
         events,
         scale: Scale::Raw,

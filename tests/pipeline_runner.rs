@@ -117,6 +117,7 @@ fn synthetic(seed: u64, n: usize, label56: &str) -> Synthetic {
             dataset: 0,
             n_datasets: 1,
             keywords: Keywords::new(),
+            analysis: Default::default(),
             channels,
             events,
             scale: Scale::Fcs,

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use serde::Serialize;
 
 use crate::fcs::{self, Reader};
-use crate::sample::Sample;
+use crate::sample::{Keywords, Sample};
 
 /// Arguments of `nkflow info`.
 #[derive(Debug, clap::Args)]
@@ -59,6 +59,9 @@ struct InfoJson<'a> {
     n_datasets: usize,
     channels: Vec<ChannelJson<'a>>,
     keywords: serde_json::Map<String, serde_json::Value>,
+    /// ANALYSIS segment keywords; the key is absent when there are none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    analysis: Option<serde_json::Map<String, serde_json::Value>>,
     warnings: Vec<String>,
     stats: Vec<StatJson<'a>>,
 }
@@ -122,11 +125,8 @@ fn to_json(s: &Sample) -> InfoJson<'_> {
                 log: c.log.map(|(a, b)| [a, b]),
             })
             .collect(),
-        keywords: s
-            .keywords
-            .iter()
-            .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string())))
-            .collect(),
+        keywords: json_map(&s.keywords),
+        analysis: (!s.analysis.is_empty()).then(|| json_map(&s.analysis)),
         warnings: s.warnings.iter().map(|w| w.message.clone()).collect(),
         stats: s
             .channels
@@ -144,6 +144,12 @@ fn to_json(s: &Sample) -> InfoJson<'_> {
             })
             .collect(),
     }
+}
+
+fn json_map(k: &Keywords) -> serde_json::Map<String, serde_json::Value> {
+    k.iter()
+        .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string())))
+        .collect()
 }
 
 /// Sum, minimum and maximum of one column (min/max `None` without events).
@@ -220,6 +226,14 @@ fn human(s: &Sample) -> String {
             gain,
             log
         );
+    }
+    if !s.analysis.is_empty() {
+        let _ = writeln!(o, "  ANALYSIS segment: {} keywords", s.analysis.len());
+        for (k, v) in s.analysis.iter() {
+            // Values may span lines (Partec writes newline-separated lists).
+            let v = v.replace(['\r', '\n'], " ");
+            let _ = writeln!(o, "    {k} = {v}");
+        }
     }
     if s.warnings.is_empty() {
         let _ = writeln!(o, "  warnings: none");

@@ -316,6 +316,7 @@ mod tests {
             dataset: 0,
             n_datasets: 1,
             keywords: k,
+            analysis: Default::default(),
             channels,
             events: EventMatrix::zeros(names.iter().map(|s| s.to_string()).collect(), 1),
             scale: Scale::Fcs,

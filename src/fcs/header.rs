@@ -21,6 +21,9 @@ pub struct Header {
     pub text: (Option<u64>, Option<u64>),
     pub data: (Option<u64>, Option<u64>),
     pub analysis: (Option<u64>, Option<u64>),
+    /// What was wrong with fields that are not needed to read events (the
+    /// ANALYSIS offsets): a garbled one is `None` and a warning, not an error.
+    pub warnings: Vec<String>,
 }
 
 impl Header {
@@ -77,11 +80,24 @@ impl Header {
                 )
             })
         };
+        let mut warnings = Vec::new();
+        let mut lenient = |i: usize| {
+            field(i).unwrap_or_else(|e| {
+                let why = match e {
+                    FcsError::Invalid { message, .. } => message,
+                    other => other.to_string(),
+                };
+                warnings.push(format!("HEADER: {why}; the ANALYSIS segment is ignored"));
+                None
+            })
+        };
+        let analysis = (lenient(4), lenient(5));
         Ok(Header {
             version,
             text: (field(0)?, field(1)?),
             data: (field(2)?, field(3)?),
-            analysis: (field(4)?, field(5)?),
+            analysis,
+            warnings,
         })
     }
 }
@@ -101,6 +117,24 @@ mod tests {
         assert_eq!(hd.version, "3.0");
         assert_eq!(hd.text, (Some(58), Some(1234)));
         assert_eq!(hd.data, (None, Some(99)));
+        assert_eq!(hd.analysis, (Some(0), Some(0)));
+        assert!(hd.warnings.is_empty());
+    }
+
+    #[test]
+    fn garbled_analysis_offsets_are_a_warning() {
+        let h = format!(
+            "FCS3.1    {:>8}{:>8}{:>8}{:>8}{:>8}{:>8}",
+            58, 1234, 1235, 2000, "12x4", 7
+        );
+        let hd = Header::parse("a.fcs", h.as_bytes(), 0).unwrap();
+        assert_eq!(hd.analysis, (None, Some(7)));
+        assert_eq!(hd.warnings.len(), 1);
+        assert!(
+            hd.warnings[0].contains("ANALYSIS start"),
+            "{:?}",
+            hd.warnings
+        );
     }
 
     #[test]

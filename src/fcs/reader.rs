@@ -37,6 +37,8 @@ struct DataSetText {
     map: KeywordMap,
     /// Relative inclusive TEXT range.
     text: (u64, u64),
+    /// The TEXT delimiter byte.
+    delimiter: Option<u8>,
     warnings: Vec<String>,
 }
 
@@ -157,12 +159,29 @@ impl Reader {
             entries,
             map,
             text,
+            delimiter,
             mut warnings,
         } = ds;
         warnings.extend(chain_warnings);
         let (layout, channels) = layout::build(name, &map, &mut warnings)?;
         let (start, n_events) =
             resolve_data(name, &header, &map, &layout, base, text, len, &mut warnings)?;
+
+        let data_end = (n_events as u64)
+            .checked_mul(layout.event_width as u64)
+            .and_then(|n| (start + n).checked_sub(1));
+        let analysis = self.analysis_segment(
+            src,
+            Segments {
+                base,
+                header: &header,
+                map: &map,
+                text,
+                data: data_end.map(|e| (start, e)),
+                delimiter,
+            },
+            &mut warnings,
+        );
 
         let names: Vec<String> = channels.iter().map(|c| c.name.clone()).collect();
         sample.events.reset(names, n_events);
@@ -185,6 +204,7 @@ impl Reader {
         sample.dataset = k;
         sample.n_datasets = count;
         sample.keywords = entries.into_iter().collect();
+        sample.analysis = analysis;
         sample.channels = channels;
         sample.scale = Scale::Raw;
         sample.warnings = warnings
@@ -210,7 +230,7 @@ impl Reader {
                 source,
             })?;
         let header = Header::parse(name, &head[..head_len], base)?;
-        let mut warnings = Vec::new();
+        let mut warnings = header.warnings.clone();
         let invalid = |message: String| FcsError::Invalid {
             file: name.to_string(),
             segment: Segment::Header,
@@ -277,6 +297,7 @@ impl Reader {
             map: HashMap::new(),
             entries,
             text: (tb, te),
+            delimiter,
             warnings,
         };
         self.supplemental_text(src, &mut ds, &index, delimiter);
@@ -379,6 +400,141 @@ impl Reader {
             .filter_map(|(e, k)| k.then_some(e))
             .collect();
         ds.entries.extend(added);
+    }
+}
+
+/// What locating the ANALYSIS segment needs to know about its data set
+/// (offsets relative to the data set, ranges inclusive).
+struct Segments<'a> {
+    base: u64,
+    header: &'a Header,
+    map: &'a KeywordMap,
+    text: (u64, u64),
+    /// DATA as resolved; `None` when the data set has no events.
+    data: Option<(u64, u64)>,
+    delimiter: Option<u8>,
+}
+
+impl Reader {
+    /// The keywords of the ANALYSIS segment, when the data set has a usable
+    /// one: offsets from the HEADER, or from `$BEGINANALYSIS`/`$ENDANALYSIS`
+    /// when the HEADER's are blank, zero or implausible (beyond 99,999,999
+    /// bytes the HEADER cannot hold them). ANALYSIS holds the results of an
+    /// earlier analysis and no event depends on it, so anything wrong with it
+    /// is a warning and the segment is skipped — never an error.
+    fn analysis_segment(
+        &mut self,
+        src: &(impl ByteSource + ?Sized),
+        seg: Segments<'_>,
+        warnings: &mut Vec<String>,
+    ) -> Keywords {
+        let pair = |p: (Option<u64>, Option<u64>)| match p {
+            (Some(b), Some(e)) if (b, e) != (0, 0) => Some((b, e)),
+            _ => None,
+        };
+        let mut kw = |k: &str| {
+            seg.map.get(k).and_then(|v| {
+                let v = v.trim();
+                if v.is_empty() {
+                    return None;
+                }
+                let n = parse_u64(v);
+                if n.is_none() {
+                    warnings.push(format!(
+                        "TEXT: {k} = {v:?} is not a number; the ANALYSIS segment it locates is ignored"
+                    ));
+                }
+                n
+            })
+        };
+        let from_text = pair((kw("$BEGINANALYSIS"), kw("$ENDANALYSIS")));
+        let from_header = pair(seg.header.analysis);
+        let avail = src.len().saturating_sub(seg.base);
+        let (tb, te) = seg.text;
+        let problem = |(b, e): (u64, u64)| -> Option<String> {
+            let overlaps = |(s, t): (u64, u64)| b <= t && e >= s;
+            if e < b {
+                Some("ends before it starts".into())
+            } else if e >= avail {
+                Some(format!(
+                    "lies beyond the end of the data set ({} bytes)",
+                    thousands(avail)
+                ))
+            } else if b < HEADER_LEN as u64 {
+                Some("overlaps the HEADER".into())
+            } else if overlaps((tb, te)) {
+                Some(format!("overlaps TEXT ({tb}–{te})"))
+            } else {
+                seg.data
+                    .filter(|&d| overlaps(d))
+                    .map(|d| format!("overlaps DATA ({}–{})", d.0, d.1))
+            }
+        };
+        let chosen = match (from_header, from_text) {
+            (None, None) => return Keywords::new(),
+            (Some(h), t) if problem(h).is_none() => {
+                if let Some(t) = t.filter(|&t| t != h) {
+                    warnings.push(format!(
+                        "TEXT: $BEGINANALYSIS/$ENDANALYSIS ({}–{}) disagree with HEADER ({}–{}); HEADER used",
+                        t.0, t.1, h.0, h.1
+                    ));
+                }
+                h
+            }
+            (h, Some(t)) if problem(t).is_none() => {
+                if let Some(h) = h.filter(|&h| h != t) {
+                    warnings.push(format!(
+                        "HEADER: ANALYSIS offsets {}–{} {}; TEXT $BEGINANALYSIS/$ENDANALYSIS ({}–{}) used",
+                        h.0,
+                        h.1,
+                        problem(h).unwrap_or_default(),
+                        t.0,
+                        t.1
+                    ));
+                }
+                t
+            }
+            (h, t) => {
+                for (what, c) in [("HEADER offsets", h), ("$BEGINANALYSIS/$ENDANALYSIS", t)] {
+                    if let Some(c) = c {
+                        warnings.push(format!(
+                            "ANALYSIS: segment {}–{} ({what}) {}; ignored",
+                            c.0,
+                            c.1,
+                            problem(c).unwrap_or_default()
+                        ));
+                    }
+                }
+                return Keywords::new();
+            }
+        };
+        let (b, e) = chosen;
+        self.text_buf.clear();
+        self.text_buf.resize((e - b + 1) as usize, 0);
+        if src.read_exact_at(seg.base + b, &mut self.text_buf).is_err() {
+            warnings.push(format!(
+                "ANALYSIS: bytes {b}–{e} could not be read; ignored"
+            ));
+            return Keywords::new();
+        }
+        if self.text_buf.first().copied() != seg.delimiter {
+            warnings.push(format!(
+                "ANALYSIS: bytes {b}–{e} do not start with the TEXT delimiter (not keyword/value pairs); ignored"
+            ));
+            return Keywords::new();
+        }
+        let parsed = parse_text(&self.text_buf);
+        warnings.extend(
+            parsed
+                .warnings
+                .into_iter()
+                .map(|w| format!("ANALYSIS: {w}")),
+        );
+        parsed
+            .keywords
+            .into_iter()
+            .map(|k| (k.key, k.value))
+            .collect()
     }
 }
 
@@ -601,6 +757,7 @@ pub fn empty_sample() -> Sample {
         dataset: 0,
         n_datasets: 0,
         keywords: Keywords::new(),
+        analysis: Default::default(),
         channels: Vec::new(),
         events: EventMatrix::zeros(Vec::new(), 0),
         scale: Scale::Raw,
@@ -704,6 +861,94 @@ mod tests {
             "{:?}",
             s.warnings
         );
+    }
+
+    /// `fcs(..)` with an ANALYSIS segment appended after DATA (at 578) and
+    /// the HEADER's ANALYSIS offsets set to `header`.
+    fn with_analysis(extra: &[(&str, &str)], header: (&str, &str), analysis: &[u8]) -> Vec<u8> {
+        let mut kw = keywords(&[("$TOT", "2")]);
+        kw.extend_from_slice(extra);
+        let mut b = fcs(("570", "577"), &kw, &DATA);
+        let fields = format!("{:>8}{:>8}", header.0, header.1);
+        b[42..58].copy_from_slice(fields.as_bytes());
+        b.extend_from_slice(analysis);
+        b
+    }
+
+    #[test]
+    fn analysis_segment_from_header_or_text() {
+        let seg = b"/P$GATE_NAME0/R1/\nP$REGION_POINT0[0]/11141, 10375/";
+        let end = (578 + seg.len() - 1).to_string();
+        let expect = [
+            ("P$GATE_NAME0", "R1"),
+            ("P$REGION_POINT0[0]", "11141, 10375"),
+        ];
+        // HEADER only (FCS 2.0 style), and TEXT only (HEADER zero).
+        for (extra, header) in [
+            (vec![], ("578", end.as_str())),
+            (
+                vec![("$BEGINANALYSIS", "578"), ("$ENDANALYSIS", end.as_str())],
+                ("0", "0"),
+            ),
+        ] {
+            let s = read_bytes("a.fcs", &with_analysis(&extra, header, seg), 0).unwrap();
+            let got: Vec<(&str, &str)> = s.analysis.iter().collect();
+            assert_eq!(got, expect);
+            assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+            assert_eq!(s.events.column(0), &[5.0, 9.0]);
+            assert!(s.keywords.get("P$GATE_NAME0").is_none());
+        }
+        // HEADER pointing into DATA: TEXT's offsets win, with a warning.
+        let extra = [("$BEGINANALYSIS", "578"), ("$ENDANALYSIS", end.as_str())];
+        let s = read_bytes("a.fcs", &with_analysis(&extra, ("572", "580"), seg), 0).unwrap();
+        assert_eq!(s.analysis.len(), 2);
+        assert!(
+            s.warnings[0].message.contains("overlaps DATA"),
+            "{:?}",
+            s.warnings
+        );
+        // No ANALYSIS: nothing, no warning.
+        let s = read_bytes("a.fcs", &with_analysis(&[], ("0", "0"), b""), 0).unwrap();
+        assert!(s.analysis.is_empty() && s.warnings.is_empty());
+    }
+
+    #[test]
+    fn broken_analysis_segments_are_warnings_not_errors() {
+        let seg = b"/K/v/";
+        type Case<'a> = (
+            &'a [(&'a str, &'a str)],
+            (&'a str, &'a str),
+            &'a [u8],
+            &'a str,
+        );
+        let cases: [Case; 6] = [
+            (&[], ("578", "9999"), seg, "beyond the end"),
+            (&[], ("600", "590"), seg, "ends before it starts"),
+            (&[], ("100", "104"), seg, "overlaps TEXT"),
+            (
+                &[],
+                ("578", "582"),
+                b"PK\x03\x04z",
+                "do not start with the TEXT delimiter",
+            ),
+            (&[], ("57x", "582"), seg, "not a number"),
+            (
+                &[("$BEGINANALYSIS", "abc"), ("$ENDANALYSIS", "582")],
+                ("0", "0"),
+                seg,
+                "not a number",
+            ),
+        ];
+        for (extra, header, bytes, why) in cases {
+            let s = read_bytes("a.fcs", &with_analysis(extra, header, bytes), 0).unwrap();
+            assert!(s.analysis.is_empty(), "{why}");
+            assert_eq!(s.events.column(1), &[7.0, 1.0]);
+            assert!(
+                s.warnings.iter().any(|w| w.message.contains(why)),
+                "{why}: {:?}",
+                s.warnings
+            );
+        }
     }
 
     #[test]

@@ -422,6 +422,7 @@ mod tests {
             dataset: 0,
             n_datasets: 1,
             keywords: Keywords::new(),
+            analysis: Default::default(),
             channels: vec![ch(1, "A"), ch(2, "B")],
             events: crate::EventMatrix::from_columns(
                 vec!["A".into(), "B".into()],

@@ -119,6 +119,7 @@ pub fn population_events(
         dataset,
         n_datasets: 1,
         keywords,
+        analysis: Default::default(),
         channels: gated.channels,
         events,
         scale: Scale::Fcs,

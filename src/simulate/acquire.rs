@@ -260,6 +260,7 @@ fn build_sample(
         dataset: 0,
         n_datasets: 1,
         keywords: kw,
+        analysis: Default::default(),
         channels,
         events,
         scale: Scale::Raw,
