@@ -37,6 +37,18 @@ h3{font-size:15px;margin:14px 0 6px}
 table{border-collapse:collapse;font-size:12.5px;background:#fff}
 th,td{border:1px solid #ccc;padding:3px 7px;text-align:left;vertical-align:top}
 th{background:#eee;position:sticky;top:0}
+div.table-wrap{max-width:100%;overflow-x:auto}
+table.summary{font-size:11.5px}
+table.summary th{font-weight:600;vertical-align:bottom;max-width:6em;min-width:2.2em;padding:3px 3px}
+table.summary td{padding:2px 3px;white-space:nowrap}
+table.summary td.file{white-space:normal;max-width:18em}
+table.summary td.file a{white-space:nowrap}
+table.summary td.flags{white-space:normal;min-width:7em;max-width:10em}
+table.summary span.flag{font-size:10.5px}
+div.cell-error{color:#a40000;font-size:11px;margin-top:2px}
+div.cell-warning{color:#7a5a00;font-size:11px;margin-top:2px}
+tr.flagged td:first-child{box-shadow:inset 4px 0 #f0b429}
+tr.failed td:first-child{box-shadow:inset 4px 0 #c33}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 tr.flagged td{background:#fff4d6}
 tr.failed td{background:#fde0e0}
@@ -189,49 +201,176 @@ fn summary_columns(samples: &[RenderedSample]) -> Vec<String> {
     cols
 }
 
+/// A results column's header as shown: `pct_` → `%`, `_per_ul` → `/µL`,
+/// underscores → spaces, so the browser can wrap it onto short lines (the
+/// exact column name stays in the tooltip).
+fn display_header(col: &str) -> String {
+    let mut h = col.to_string();
+    if let Some(rest) = h.strip_prefix("pct_") {
+        h = format!("% {rest}");
+    }
+    if let Some(rest) = h.strip_suffix("_pct") {
+        h = format!("{rest} %");
+    }
+    if let Some(rest) = h.strip_suffix("_per_ul") {
+        h = format!("{rest} /µL");
+    } else if let Some(rest) = h.strip_suffix("_ul") {
+        h = format!("{rest} µL");
+    }
+    // Long words get a soft hyphen in the middle, so one long marker name
+    // does not widen its column beyond its numbers.
+    h.replace('_', " ")
+        .split(' ')
+        .map(|w| {
+            let n = w.chars().count();
+            if n > 9 {
+                let (a, b): (String, String) = (
+                    w.chars().take(n / 2).collect(),
+                    w.chars().skip(n / 2).collect(),
+                );
+                format!("{a}\u{ad}{b}")
+            } else {
+                w.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `1234567` → `1 234 567` (narrow no-break spaces, as [`fmt_count`]).
+fn group_thousands(v: f64) -> String {
+    let r = v.round();
+    let s = fmt_count(r.abs() as usize);
+    if r < 0.0 {
+        format!("−{s}")
+    } else {
+        s
+    }
+}
+
+/// A number to 3 significant digits (integers from 1,000 up, grouped).
+fn sig3(v: f64) -> String {
+    if v == 0.0 {
+        return "0".to_string();
+    }
+    let mag = v.abs().log10().floor() as i32;
+    if mag >= 2 {
+        return group_thousands(v);
+    }
+    format!("{:.*}", (2 - mag).min(6) as usize, v)
+}
+
+/// A results value as the table shows it: per-µL counts to integers (3
+/// significant digits below 100), percentages to 1 decimal, other long
+/// numbers to 3 significant digits; text and short numbers as they are.
+/// Returns the text and whether it is numeric.
+pub(crate) fn display_value(col: &str, raw: &str) -> (String, bool) {
+    let Ok(v) = raw.trim().parse::<f64>() else {
+        return (raw.to_string(), false);
+    };
+    if !v.is_finite() {
+        return (raw.to_string(), false);
+    }
+    let c = col.to_ascii_lowercase();
+    let text = if c.contains("per_ul") {
+        if v.abs() >= 100.0 {
+            group_thousands(v)
+        } else {
+            sig3(v)
+        }
+    } else if c.starts_with("pct") || c.ends_with("_pct") || c.contains("_pct_") {
+        format!("{v:.1}")
+    } else if raw.trim().len() <= 7 {
+        raw.trim().to_string()
+    } else {
+        sig3(v)
+    };
+    (text, true)
+}
+
+/// A QC flag with break opportunities after `:` (long flags wrap).
+fn flag_html(f: &str) -> String {
+    format!(
+        "<span class=\"flag\">{}</span>",
+        esc(f).replace(':', ":<wbr>")
+    )
+}
+
+/// Warnings shown under a file name in the summary (the rest are in the
+/// sample's section).
+const SUMMARY_WARNINGS: usize = 2;
+
 fn summary_table(samples: &[RenderedSample], slugs: &[String], split: bool) -> String {
     let cols = summary_columns(samples);
-    let mut o = String::from("<table class=\"summary\">\n<thead><tr><th>#</th><th>file</th><th>status</th><th>QC flags</th>");
+    let mut o = String::from(
+        "<div class=\"table-wrap\"><table class=\"summary\">\n<thead><tr><th>#</th><th>file</th><th>QC flags</th>",
+    );
     for c in &cols {
-        o.push_str(&format!("<th>{}</th>", esc(c)));
+        o.push_str(&format!(
+            "<th title=\"{}\">{}</th>",
+            esc(c),
+            esc(&display_header(c))
+        ));
     }
     o.push_str("</tr></thead>\n<tbody>\n");
     for (k, (s, slug)) in samples.iter().zip(slugs).enumerate() {
-        let (class, status) = status_of(s);
+        let (class, _) = status_of(s);
         let href = if split {
             format!("report/{slug}.html")
         } else {
             format!("#s-{slug}")
         };
+        // The file cell: link, then the error or the first warnings right
+        // under the name (a failed or row-less file is never just a colour).
         o.push_str(&format!(
-            "<tr class=\"{class}\"><td class=\"num\">{}</td><td><a href=\"{href}\">{}</a></td>\
-             <td><span class=\"status\">{status}</span></td><td>",
+            "<tr class=\"{class}\"><td class=\"num\">{}</td>\
+             <td class=\"file\"><a href=\"{href}\">{}</a>",
             k + 1,
             esc(&s.file)
         ));
-        for f in &s.qc_flags {
-            o.push_str(&format!("<span class=\"flag\">{}</span>", esc(f)));
-        }
         if let Some(e) = &s.error {
-            o.push_str(&esc(e));
+            o.push_str(&format!("<div class=\"cell-error\">{}</div>", esc(e)));
+        } else {
+            for w in s.warnings.iter().take(SUMMARY_WARNINGS) {
+                o.push_str(&format!("<div class=\"cell-warning\">{}</div>", esc(w)));
+            }
+            if s.warnings.len() > SUMMARY_WARNINGS {
+                o.push_str(&format!(
+                    "<div class=\"cell-warning\">+{} more warnings (see the sample)</div>",
+                    s.warnings.len() - SUMMARY_WARNINGS
+                ));
+            }
+        }
+        o.push_str("</td><td class=\"flags\">");
+        if s.error.is_some() {
+            o.push_str("<span class=\"status\">failed</span> ");
+        }
+        for f in &s.qc_flags {
+            o.push_str(&flag_html(f));
         }
         o.push_str("</td>");
         for c in &cols {
-            let v = s
+            let raw = s
                 .summary
                 .iter()
                 .find(|(k, _)| k == c)
                 .map_or("", |(_, v)| v.as_str());
-            let class = if v.parse::<f64>().is_ok() {
-                " class=\"num\""
+            let (text, numeric) = display_value(c, raw);
+            if numeric && text != raw {
+                o.push_str(&format!(
+                    "<td class=\"num\" title=\"{}\">{}</td>",
+                    esc(raw),
+                    esc(&text)
+                ));
+            } else if numeric {
+                o.push_str(&format!("<td class=\"num\">{}</td>", esc(&text)));
             } else {
-                ""
-            };
-            o.push_str(&format!("<td{class}>{}</td>", esc(v)));
+                o.push_str(&format!("<td>{}</td>", esc(&text)));
+            }
         }
         o.push_str("</tr>\n");
     }
-    o.push_str("</tbody></table>\n");
+    o.push_str("</tbody></table></div>\n");
     o
 }
 
@@ -318,6 +457,38 @@ pub(crate) fn sample_page(s: &RenderedSample, slug: &str, title: &str) -> String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn table_values_are_rounded_for_reading() {
+        let v = |c: &str, r: &str| display_value(c, r).0;
+        assert_eq!(v("nk_per_ul", "15.207322452580502"), "15.2");
+        assert_eq!(v("nk_per_ul", "377.57491486946"), "378");
+        assert_eq!(
+            v("lymphocytes_per_ul", "1946.5372739303043"),
+            "1\u{202f}947"
+        );
+        assert_eq!(v("nk_per_ul", "0.0412345"), "0.0412");
+        assert_eq!(v("pct_nkg2c", "11.428571428571429"), "11.4");
+        assert_eq!(v("pct_kir", "40"), "40.0");
+        assert_eq!(v("nk_donor_chimerism_pct", "92.2"), "92.2");
+        // Short numbers and text as the samplesheet has them.
+        assert_eq!(v("dose_cells_per_kg", "1e6"), "1e6");
+        assert_eq!(v("beads_per_tube", "49250"), "49250");
+        assert_eq!(v("nk_events", "35"), "35");
+        assert_eq!(v("cohort", "dose_1e6"), "dose_1e6");
+        assert_eq!(v("ratio", "0.123456789"), "0.123");
+        assert_eq!(v("pct_x", ""), "");
+        assert_eq!(display_header("pct_nkg2c"), "% nkg2c");
+        assert_eq!(display_header("nk_per_ul"), "nk /µL");
+        assert_eq!(
+            display_header("nk_donor_chimerism_pct"),
+            "nk donor chimerism %"
+        );
+        assert_eq!(
+            display_header("lymphocytes_per_ul"),
+            "lymph\u{ad}ocytes /µL"
+        );
+    }
 
     #[test]
     fn escaping() {

@@ -79,13 +79,15 @@ pub struct RenderedPlot {
     pub caption: String,
 }
 
-/// Formats a count with thousands separators: 12,345.
+/// Formats a count with thousands grouped by a narrow no-break space
+/// (U+202F, the SI style): 12 345. Not a comma: at plot label size a comma
+/// renders as a dot, and "6.093" reads as six events to half the world.
 pub fn fmt_count(n: usize) -> String {
     let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    let mut out = String::with_capacity(s.len() + s.len());
     for (i, c) in s.chars().enumerate() {
         if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
+            out.push('\u{202f}');
         }
         out.push(c);
     }
@@ -219,8 +221,14 @@ fn resolve_range(axis: &AxisSpec, values: &[f64]) -> (f64, f64) {
     if v.is_empty() {
         return (0.0, 1.0);
     }
-    v.sort_by(f64::total_cmp);
-    let q = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
+    // Two order statistics by selection (linear), not a full sort: this
+    // runs on every plot's parent population.
+    let last = v.len() - 1;
+    let mut q = |p: f64| {
+        let k = ((last as f64 * p).round() as usize).min(last);
+        let (_, x, _) = v.select_nth_unstable_by(k, f64::total_cmp);
+        *x
+    };
     let (lo, hi) = (q(0.001), q(0.999));
     let (lo, hi) = if hi > lo {
         (lo, hi)
@@ -288,37 +296,30 @@ pub fn render_density(
     parent: Members<'_>,
     opts: RenderOptions,
 ) -> Result<RenderedPlot, String> {
+    // One pass maps the parent's events to plotted coordinates (the
+    // transform is the costly part); ranges and bins both use the result.
     let xcol = column(events, &spec.x)?;
     let ycol = column(events, &spec.y)?;
-    // Ranges from the data only when the spec gives none (costs a pass).
+    let n = xcol.len().min(ycol.len());
+    let (mut xs, mut ys) = (Vec::new(), Vec::new());
+    parent.for_each(n, |i| {
+        xs.push(plotted_value(&spec.x, xcol[i]));
+        ys.push(plotted_value(&spec.y, ycol[i]));
+    });
+    let parent_count = xs.len();
     let (xlo, xhi) = match spec.x.range {
         Some(r) if valid(r) => r,
-        _ => include_gates(
-            resolve_range(&spec.x, &axis_values(events, &spec.x, parent)?),
-            &spec.gates,
-            &spec.x,
-            0,
-        ),
+        _ => include_gates(resolve_range(&spec.x, &xs), &spec.gates, &spec.x, 0),
     };
     let (ylo, yhi) = match spec.y.range {
         Some(r) if valid(r) => r,
-        _ => include_gates(
-            resolve_range(&spec.y, &axis_values(events, &spec.y, parent)?),
-            &spec.gates,
-            &spec.y,
-            1,
-        ),
+        _ => include_gates(resolve_range(&spec.y, &ys), &spec.gates, &spec.y, 1),
     };
     let nb = opts.bins.max(2);
     let mut grid = vec![0u32; nb * nb];
-    let (mut plotted, mut off, mut nan, mut parent_count) = (0usize, 0usize, 0usize, 0usize);
-    // One fused pass over the parent's events: map (if needed) and bin.
-    let n = xcol.len().min(ycol.len());
+    let (mut plotted, mut off, mut nan) = (0usize, 0usize, 0usize);
     let (bx_, by_) = (Binner::new(xlo, xhi, nb), Binner::new(ylo, yhi, nb));
-    parent.for_each(n, |i| {
-        parent_count += 1;
-        let x = plotted_value(&spec.x, xcol[i]);
-        let y = plotted_value(&spec.y, ycol[i]);
+    for (&x, &y) in xs.iter().zip(&ys) {
         match (bx_.bin(x), by_.bin(y)) {
             (Some((bx, cx)), Some((by, cy))) => {
                 grid[by * nb + bx] += 1;
@@ -327,7 +328,7 @@ pub fn render_density(
             }
             _ => nan += 1,
         }
-    });
+    }
     let side = opts.plot_px as i32;
     // Boolean gates have no outline: their labels go under the plot.
     let n_bool = spec
@@ -343,7 +344,11 @@ pub fn render_density(
     // Density pixels, written straight into the buffer; colour by log count
     // so sparse populations stay visible next to dense ones (as FlowJo).
     let max = grid.iter().copied().max().unwrap_or(0);
-    let lmax = (1.0 + max as f64).ln();
+    // The scale tops out at no less than 16 events per bin: in a sparse
+    // plot (a few dozen events) single events stay blue instead of all
+    // showing as the hottest colour, which reads as "dense" to an eye used
+    // to FlowJo.
+    let lmax = (1.0 + (max as f64).max(16.0)).ln();
     for by in 0..nb {
         for bx in 0..nb {
             let c = grid[by * nb + bx];
@@ -571,7 +576,9 @@ pub fn render_histogram(
         (H_TOP + H_HEIGHT + H_BOTTOM) as u32,
     );
     let max = counts.iter().copied().max().unwrap_or(0) as f64;
-    let ymax = (max * 1.15).max(1.0);
+    // At least 0..5 so that sparse histograms get whole-event ticks
+    // (0, 1, 2 …), never 0.5 events.
+    let ymax = (max * 1.15).max(5.0);
     let frame = Frame {
         left: H_LEFT,
         top: H_TOP,
@@ -625,27 +632,32 @@ pub fn render_histogram(
             if let GateShape::Range(iv) = &g.shape {
                 let y = H_TOP + 4 + 15 * drawn.len() as i32;
                 match (iv.min, iv.max) {
+                    // On the gated side of the line, or across it (the
+                    // arrow still points into the gate) when it would not
+                    // fit inside the plot.
                     (Some(a), None) => {
                         let x = frame.px(map_gate(g.space, &spec.x.scale, a)).round() as i32;
                         let x = x.clamp(H_LEFT, H_LEFT + side);
-                        label_box(
-                            area,
-                            &format!("{label} →"),
-                            (x + 4, y),
-                            10.5,
-                            (HPos::Left, VPos::Top),
-                        )?;
+                        let text = format!("{label} →");
+                        let tw = text_width(area, &text, 10.5) as i32;
+                        let (x, hp) = if x + 4 + tw + 4 <= H_LEFT + side {
+                            (x + 4, HPos::Left)
+                        } else {
+                            ((x - 4).max(H_LEFT + 4 + tw), HPos::Right)
+                        };
+                        label_box(area, &text, (x, y), 10.5, (hp, VPos::Top))?;
                     }
                     (None, Some(b)) => {
                         let x = frame.px(map_gate(g.space, &spec.x.scale, b)).round() as i32;
                         let x = x.clamp(H_LEFT, H_LEFT + side);
-                        label_box(
-                            area,
-                            &format!("← {label}"),
-                            (x - 4, y),
-                            10.5,
-                            (HPos::Right, VPos::Top),
-                        )?;
+                        let text = format!("← {label}");
+                        let tw = text_width(area, &text, 10.5) as i32;
+                        let (x, hp) = if x - 4 - tw - 4 >= H_LEFT {
+                            (x - 4, HPos::Right)
+                        } else {
+                            ((x + 4).min(H_LEFT + side - 4 - tw), HPos::Left)
+                        };
+                        label_box(area, &text, (x, y), 10.5, (hp, VPos::Top))?;
                     }
                     (a, b) => {
                         let pa = a.map_or(lo, |v| map_gate(g.space, &spec.x.scale, v));
@@ -1091,8 +1103,8 @@ mod tests {
     fn counts_format_with_separators() {
         assert_eq!(fmt_count(0), "0");
         assert_eq!(fmt_count(999), "999");
-        assert_eq!(fmt_count(1000), "1,000");
-        assert_eq!(fmt_count(1_234_567), "1,234,567");
+        assert_eq!(fmt_count(1000), "1\u{202f}000");
+        assert_eq!(fmt_count(1_234_567), "1\u{202f}234\u{202f}567");
     }
 
     #[test]

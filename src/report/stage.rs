@@ -155,10 +155,26 @@ pub fn render_gated(g: &Gated, opts: RenderOptions) -> ReportArtifact {
     }
 }
 
+/// The density axis a data-driven threshold on this channel was found on,
+/// if one of the plotted gates has one. A marker's axis depends on the
+/// parent population it was resolved in (the arcsinh cofactor is estimated
+/// on the parent's events), so the plot must use the gate's own axis for
+/// its peaks and valley to land where the pipeline found them.
+fn threshold_axis(g: &Gated, gates: &[&Population], channel: &str) -> Option<Axis> {
+    gates.iter().find_map(|p| match &p.detail {
+        Some(GateDetail::Thresholds { dims }) => dims
+            .iter()
+            .find(|d| g.panel.get(&d.marker).is_some_and(|r| r.channel == channel))
+            .map(|d| d.axis),
+        _ => None,
+    })
+}
+
 /// The axis of one gate dimension: its column, title `marker (channel)`,
-/// the pipeline's density axis for that marker, range `0..$PnR` for linear
-/// channels and from the data otherwise.
-fn axis_for(g: &Gated, d: &Dim) -> Result<AxisSpec, String> {
+/// the density axis its thresholds were found on (else the pipeline's
+/// first axis for that marker), range `0..$PnR` for linear channels and
+/// from the data otherwise.
+fn axis_for(g: &Gated, d: &Dim, found_on: Option<Axis>) -> Result<AxisSpec, String> {
     let idx = g
         .channels
         .iter()
@@ -183,7 +199,7 @@ fn axis_for(g: &Gated, d: &Dim) -> Result<AxisSpec, String> {
         Some(mk) if !mk.eq_ignore_ascii_case(&d.channel) => format!("{mk} ({})", d.channel),
         _ => d.channel.clone(),
     };
-    let axis = marker.as_ref().and_then(|mk| g.axes.get(mk)).copied();
+    let axis = found_on.or_else(|| marker.as_ref().and_then(|mk| g.axes.get(mk)).copied());
     let scale = match axis {
         Some(Axis::Arcsinh { cofactor }) => AxisScale::Asinh { cofactor },
         _ => AxisScale::Linear,
@@ -209,7 +225,7 @@ fn render_group(
         title: title.clone(),
         message,
     };
-    let x = match axis_for(g, &gr.x) {
+    let x = match axis_for(g, &gr.x, threshold_axis(g, &gr.gates, &gr.x.channel)) {
         Ok(a) => a,
         Err(e) => return fail(e),
     };
@@ -239,7 +255,7 @@ fn render_group(
         .collect();
     let r = match &gr.y {
         Some(yd) => {
-            let y = match axis_for(g, yd) {
+            let y = match axis_for(g, yd, threshold_axis(g, &gr.gates, &yd.channel)) {
                 Ok(a) => a,
                 Err(e) => return fail(e),
             };

@@ -311,8 +311,11 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError>
         .prefix(".nkflow-report-")
         .tempfile_in(dir)
         .map_err(io)?;
+    // No fsync: the rename alone keeps readers from seeing half a file, a
+    // report lost to a power cut is rebuilt by `nkflow report OUTDIR`, and
+    // a sync per PNG (thousands for a large batch) cost more wall time than
+    // rendering them.
     tmp.write_all(bytes).map_err(io)?;
-    tmp.as_file().sync_all().map_err(io)?;
     tmp.persist(path).map_err(|e| io(e.error))?;
     Ok(())
 }
