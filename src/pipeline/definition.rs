@@ -50,6 +50,10 @@ pub struct Pipeline {
     /// QC rules that add flags (never blank a value).
     #[serde(default)]
     pub qc: Vec<QcRule>,
+    /// FlowSOM on one population, one map for the batch (see
+    /// [`ClusterSpec`](crate::cluster::stage::ClusterSpec)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<crate::cluster::stage::ClusterSpec>,
     /// Gates of type `gatingml`, read from their XML files when the
     /// pipeline is loaded, by pipeline gate id.
     #[serde(skip)]
@@ -634,6 +638,17 @@ impl Pipeline {
                     format!("qc[{i}].population"),
                     format!("{population:?} is not a gate"),
                 );
+            }
+        }
+        if let Some(c) = &self.cluster {
+            c.validate(known_marker, known_pop)?;
+            if let Some(col) = c.score_column() {
+                if names.contains(col.as_str()) {
+                    return err(
+                        "cluster.score".into(),
+                        format!("its results column {col:?} is also a pipeline column"),
+                    );
+                }
             }
         }
         Ok(())
