@@ -68,6 +68,25 @@ fn vm_hwm_kb() -> Option<u64> {
         .ok()
 }
 
+/// CPU seconds (user + system) of this process so far: on a shared,
+/// loaded machine wall time includes time spent waiting for a core, CPU
+/// time does not.
+fn cpu_seconds() -> f64 {
+    let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start after ')'.
+    let rest = s.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13
+    // after the state field; in clock ticks (100 per second on Linux).
+    match (f.get(10), f.get(11)) {
+        (Some(u), Some(s)) => (u + s) / 100.0,
+        _ => f64::NAN,
+    }
+}
+
 fn reset_hwm() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
@@ -150,15 +169,26 @@ fn python(py: &Path, dir: &Path, n: usize, params: &FlowSomParams) -> Vec<(Strin
 }
 
 fn run(inputs: &[ClusterInput], params: &FlowSomParams, threads: usize) -> (ClusterRun, f64) {
+    let (r, secs, _) = run_cpu(inputs, params, threads);
+    (r, secs)
+}
+
+/// Wall and CPU seconds of one clustering.
+fn run_cpu(
+    inputs: &[ClusterInput],
+    params: &FlowSomParams,
+    threads: usize,
+) -> (ClusterRun, f64, f64) {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
         .unwrap();
+    let c0 = cpu_seconds();
     let t0 = Instant::now();
     let r = pool
         .install(|| cluster_batch(inputs, &MARKERS, params))
         .unwrap();
-    (r, t0.elapsed().as_secs_f64())
+    (r, t0.elapsed().as_secs_f64(), cpu_seconds() - c0)
 }
 
 fn f1s(run: &ClusterRun, labels: &[&[u8]]) -> Vec<f64> {
@@ -203,6 +233,12 @@ fn main() {
     };
     let (m, labels) = single.into_iter().next().unwrap();
     println!(
+        "load average: {}",
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
+    println!(
         "FlowSOM speed: {} events x {} markers ({matrix_mb:.0} MB f64), grid {}x{}, rlen {}, k {}, seed {}",
         m.n_events(),
         m.n_channels(),
@@ -216,11 +252,11 @@ fn main() {
     let mut first: Option<ClusterRun> = None;
     for threads in [2, 1] {
         reset_hwm();
-        let (r, secs) = run(&inputs, &params, threads);
+        let (r, secs, cpu) = run_cpu(&inputs, &params, threads);
         let hwm = vm_hwm_kb().map_or(f64::NAN, |kb| kb as f64 / 1e3);
         let f1 = f1s(&r, &[&labels]);
         println!(
-            "  nkflow   {threads} thread(s): {secs:6.2} s   NK F1 {:.4}   peak RSS {hwm:.0} MB ({:.2}x the matrix)",
+            "  nkflow   {threads} thread(s): {secs:6.2} s wall, {cpu:5.2} s CPU   NK F1 {:.4}   peak RSS {hwm:.0} MB ({:.2}x the matrix)",
             f1[0],
             hwm / matrix_mb
         );

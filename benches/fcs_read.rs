@@ -211,5 +211,10 @@ fn summary(big: &Path, size: usize) {
     }
 }
 
-criterion_group!(benches, bench);
+criterion_group! {
+    name = benches;
+    // No plots: the plotters backend panics on machines without fonts.
+    config = Criterion::default().without_plots();
+    targets = bench
+}
 criterion_main!(benches);

@@ -136,16 +136,25 @@ impl Channel {
         n.starts_with("FSC") || n.starts_with("SSC") || n.starts_with("FS ") || n.starts_with("SS ")
     }
 
-    /// Converts a stored value to the FCS scale (log amplification, gain; the
-    /// time step is applied by [`Sample::apply_scale`]).
+    /// Converts a stored value to the FCS scale: log amplification first
+    /// (`f2·10^(f1·x/$PnR)`), then division by the gain — both when a channel
+    /// has both (the time step is applied by [`Sample::apply_scale`]).
+    ///
+    /// Why both: FCS 3.1 only discourages `$PnG` on log-amplified channels,
+    /// so real files carry both (Guava Muse: `$PnE 4,1` with `$PnG 2.95`), and
+    /// the reference for FCS scale values — FlowIO's
+    /// `FlowData.as_array(preprocess=True)`, which FlowKit and
+    /// `shared/gatingml/SEMANTICS.md` §1 follow — linearises the log value and
+    /// then divides it by the gain. tests/fcs_scale_flowio.rs checks this.
     #[inline]
     pub fn scale_value(&self, raw: f64) -> f64 {
-        if let Some((f1, f2)) = self.log {
-            f2 * 10f64.powf(f1 * raw / self.range)
-        } else if let Some(g) = self.gain {
-            raw / g
-        } else {
-            raw
+        let x = match self.log {
+            Some((f1, f2)) => f2 * 10f64.powf(f1 * raw / self.range),
+            None => raw,
+        };
+        match self.gain {
+            Some(g) => x / g,
+            None => x,
         }
     }
 
@@ -158,11 +167,14 @@ impl Channel {
             if let Some(t) = timestep {
                 col.iter_mut().for_each(|x| *x *= t);
             }
-        } else if let Some((f1, f2)) = self.log {
-            let k = f1 / self.range;
-            col.iter_mut().for_each(|x| *x = f2 * 10f64.powf(k * *x));
-        } else if let Some(g) = self.gain {
-            col.iter_mut().for_each(|x| *x /= g);
+        } else {
+            if let Some((f1, f2)) = self.log {
+                let k = f1 / self.range;
+                col.iter_mut().for_each(|x| *x = f2 * 10f64.powf(k * *x));
+            }
+            if let Some(g) = self.gain {
+                col.iter_mut().for_each(|x| *x /= g);
+            }
         }
     }
 }
@@ -312,5 +324,11 @@ mod tests {
         // FSC-H with $P1G = 3.67: 103 / 3.67 = 28.065395…
         let gain = channel("FSC-H", Some(3.67), None);
         assert!((gain.scale_value(103.0) - 28.065395).abs() < 1e-6);
+        // Log amplification and gain together: linearise, then divide.
+        let both = channel("YEL-HLog", Some(2.0), Some((4.0, 1.0)));
+        assert_eq!(both.scale_value(512.0), 50.0);
+        let mut col = [512.0, 0.0];
+        both.scale_column(None, &mut col);
+        assert_eq!(col, [50.0, 0.5]);
     }
 }

@@ -31,6 +31,16 @@ const GATES_XML: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
       <data-type:fcs-dimension data-type:name="CD16"/>
     </gating:dimension>
   </gating:RectangleGate>
+  <gating:RectangleGate gating:id="CD16pos_KIRpos" gating:parent_id="CD16pos">
+    <gating:dimension gating:compensation-ref="FCS" gating:transformation-ref="Asinh1" gating:min="0.6">
+      <data-type:fcs-dimension data-type:name="KIR"/>
+    </gating:dimension>
+  </gating:RectangleGate>
+  <gating:RectangleGate gating:id="CD16pos_KIRpos_C" gating:parent_id="CD16pos_KIRpos">
+    <gating:dimension gating:compensation-ref="FCS" gating:transformation-ref="Asinh1" gating:min="0.6">
+      <data-type:fcs-dimension data-type:name="NKG2C"/>
+    </gating:dimension>
+  </gating:RectangleGate>
   <gating:QuadrantGate gating:id="Quad">
     <gating:divider gating:id="DivC" gating:compensation-ref="FCS" gating:transformation-ref="Asinh1">
       <data-type:fcs-dimension data-type:name="NKG2C"/>
@@ -112,6 +122,11 @@ fn rows(path: &Path) -> Vec<BTreeMap<String, String>> {
 
 /// The preset with the imported gates appended (and a `not` of one).
 fn pipeline_json(extra: &[serde_json::Value]) -> String {
+    pipeline_json_with(extra, &[])
+}
+
+/// [`pipeline_json`] with extra results columns.
+fn pipeline_json_with(extra: &[serde_json::Value], columns: &[serde_json::Value]) -> String {
     let preset = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/nk-day30.json");
     let mut p: serde_json::Value = serde_json::from_slice(&std::fs::read(preset).unwrap()).unwrap();
     let gates = p["gates"].as_array_mut().unwrap();
@@ -126,6 +141,10 @@ fn pipeline_json(extra: &[serde_json::Value]) -> String {
         "gate": {"type": "not", "of": "nk_cd16pos_xml"}
     }));
     gates.extend(extra.iter().cloned());
+    p["columns"]
+        .as_array_mut()
+        .unwrap()
+        .extend(columns.iter().cloned());
     serde_json::to_string_pretty(&p).unwrap()
 }
 
@@ -277,4 +296,111 @@ fn gatingml_errors_name_the_field_file_and_gate() {
     let e = load(serde_json::json!({"id": "x", "parent": "nk",
         "gate": {"type": "gatingml", "file": "missing.xml", "id": "CD16pos"}}));
     assert!(e.contains("(x).gate") && e.contains("missing.xml"), "{e}");
+}
+
+/// `"subtree": true`: the gate and its descendants in the XML, named by
+/// their XML ids (a results column names one), counts equal to `nkflow
+/// gate` on the same XML within the pipeline's parent.
+#[test]
+fn gatingml_subtree_import() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = tmp.path().join("sim");
+    let out = tmp.path().join("out");
+    let s = sim.to_str().unwrap();
+    nkflow(&[
+        "simulate",
+        "-o",
+        s,
+        "--seed",
+        "52",
+        "--samples",
+        "2",
+        "--events",
+        "40000",
+    ]);
+    std::fs::write(tmp.path().join("gates.xml"), GATES_XML).unwrap();
+    let pfile = tmp.path().join("p.json");
+    std::fs::write(
+        &pfile,
+        pipeline_json_with(
+            &[serde_json::json!({"id": "xml_cd16", "parent": "nk",
+                "gate": {"type": "gatingml", "file": "gates.xml", "id": "CD16pos", "subtree": true}})],
+            &[serde_json::json!({"name": "pct_cd16_kir_c_xml", "percent_of": ["CD16pos_KIRpos_C", "nk"]})],
+        ),
+    )
+    .unwrap();
+    nkflow(&[
+        "run",
+        pfile.to_str().unwrap(),
+        s,
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let truth: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(sim.join("truth.json")).unwrap()).unwrap();
+    let pops = rows(&out.join("populations.csv"));
+    let results = rows(&out.join("results.csv"));
+    for r in &results {
+        let file = r["file"].as_str();
+        let t = &truth["files"][file];
+        let mut xml = GATES_XML.to_string();
+        for m in ["CD16", "NKG2C", "KIR"] {
+            let ch = t["markers"][m].as_str().unwrap();
+            xml = xml.replace(
+                &format!("data-type:name=\"{m}\""),
+                &format!("data-type:name=\"{ch}\""),
+            );
+        }
+        let fcs = sim.join(file);
+        let alone = nkflow::gatingml::read_str(&xml)
+            .unwrap()
+            .gate_sample(&nkflow::fcs::read(&fcs).unwrap())
+            .unwrap();
+        let applied = nkflow::gatingml::read_path(&out.join("gates").join(format!("{file}.xml")))
+            .unwrap()
+            .gate_sample(&nkflow::fcs::read(&fcs).unwrap())
+            .unwrap();
+        let nk = applied.membership("nk").unwrap();
+        let count = |pop: &str| -> usize {
+            pops.iter()
+                .find(|p| p["file"] == file && p["population"] == pop)
+                .unwrap_or_else(|| panic!("{file}: no population {pop}"))["count"]
+                .parse()
+                .unwrap()
+        };
+        for (pipeline_id, xml_id, parent) in [
+            ("xml_cd16", "CD16pos", "nk"),
+            ("CD16pos_KIRpos", "CD16pos_KIRpos", "xml_cd16"),
+            ("CD16pos_KIRpos_C", "CD16pos_KIRpos_C", "CD16pos_KIRpos"),
+        ] {
+            let a = alone.membership(xml_id).unwrap();
+            let want = (0..alone.n_events())
+                .filter(|&i| a.get(i) && nk.get(i))
+                .count();
+            assert_eq!(count(pipeline_id), want, "{file} {pipeline_id}");
+            let row = pops
+                .iter()
+                .find(|p| p["file"] == file && p["population"] == pipeline_id)
+                .unwrap();
+            assert_eq!(row["parent"], parent);
+            eprintln!("{file}: {pipeline_id} {want} (nkflow gate ∧ nk)");
+        }
+        let pct: f64 = r["pct_cd16_kir_c_xml"].parse().unwrap();
+        let want = 100.0 * count("CD16pos_KIRpos_C") as f64 / count("nk") as f64;
+        assert!((pct - want).abs() < 1e-9, "{pct} vs {want}");
+    }
+
+    // A Boolean gate inside the subtree is refused, naming it.
+    let bad_xml = GATES_XML.replace(
+        r#"<gating:BooleanGate gating:id="Both">"#,
+        r#"<gating:BooleanGate gating:id="Both" gating:parent_id="CD16pos">"#,
+    );
+    std::fs::write(tmp.path().join("gates.xml"), bad_xml).unwrap();
+    let e = nkflow::pipeline::definition::Pipeline::from_file(&pfile)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("(xml_cd16).gate") && e.contains("\"Both\"") && e.contains("Boolean"),
+        "{e}"
+    );
 }

@@ -258,24 +258,8 @@ fn parse_logicle(s: &str) -> crate::Result<Logicle> {
     }
 }
 
-/// Logicle parameters from the data, as flowCore's `estimateLogicle`:
-/// T = the largest value, M = 4.5, A = 0, and W from the 5% quantile `r` of
-/// the negative values, `W = (M − log10(T / |r|)) / 2` (0 without negatives),
-/// kept within the valid range [0, M/2].
-pub fn estimate_logicle(values: &[f64]) -> Result<Logicle, crate::transform::TransformError> {
-    let t = values
-        .iter()
-        .copied()
-        .filter(|v| v.is_finite())
-        .fold(f64::NEG_INFINITY, f64::max);
-    let t = if t.is_finite() && t > 0.0 {
-        t
-    } else {
-        262_144.0
-    };
-    // The transform module owns the flowCore rule (type-7 quantile, W clamped).
-    Ok(crate::transform::estimate_logicle(values, t, 4.5, 0.0, 0.05)?.logicle)
-}
+/// The estimated-logicle rule, shared with the pipeline's cluster stage.
+pub use crate::cluster::preprocess::estimate_logicle;
 
 /// Writes through a temporary file in the same directory, renamed into
 /// place only when complete.
@@ -306,17 +290,5 @@ mod tests {
     fn grid_parses() {
         assert_eq!(parse_grid("7x5"), Ok(Grid { xdim: 7, ydim: 5 }));
         assert!(parse_grid("10").is_err());
-    }
-
-    #[test]
-    fn logicle_estimate_follows_flowcore_rule() {
-        // T = 10,000; 5% quantile of the negatives −100..−1 = −95.05 → W = (4.5 − 2) / 2.
-        let mut v: Vec<f64> = (0..=100).map(|i| -100.0 + i as f64).collect();
-        v.push(10_000.0);
-        let l = estimate_logicle(&v).unwrap();
-        let p = l.params();
-        assert_eq!(p.t, 10_000.0);
-        assert!((p.w - (4.5 - (10_000.0f64 / 95.05).log10()) / 2.0).abs() < 1e-12);
-        assert_eq!(estimate_logicle(&[1.0, 50.0]).unwrap().params().w, 0.0);
     }
 }

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use crate::pipeline::definition::Pipeline;
-use crate::pipeline::runner::{self, RunOptions, Stage};
+use crate::pipeline::runner::{self, RunOptions};
 use crate::pipeline::sink::{GatesXml, PopulationsCsv, ResultsCsv, RunJson, Sink};
 use crate::report::stage::{ReportSink, ReportStage};
 
@@ -33,6 +33,11 @@ pub struct RunArgs {
     /// Worker threads (default: all cores). Outputs are identical for any value.
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// Also write OUTDIR/assignments/<input file name>.csv: the FlowSOM
+    /// metacluster of every event (empty outside the clustered population);
+    /// needs a pipeline with a "cluster" block.
+    #[arg(long)]
+    pub assignments: bool,
     /// Also write OUTDIR/report.html (gating plots per sample, cohort plots,
     /// QC flags) and the plots as PNGs under OUTDIR/plots/.
     #[arg(long)]
@@ -73,8 +78,19 @@ pub fn run(args: RunArgs) -> crate::Result<ExitCode> {
     };
     // The report is one more stage (plots drawn in each file's worker, while
     // its events are in memory) and one more sink (report.html at the end).
-    let mut stages: Vec<Box<dyn Stage>> = Vec::new();
+    if args.assignments && opts.pipeline.cluster.is_none() {
+        return Err(crate::Error::Usage(format!(
+            "--assignments: {} has no \"cluster\" block, so nothing is clustered",
+            args.pipeline.display()
+        )));
+    }
+    // FlowSOM (when the pipeline has a cluster block): rows kept per file in
+    // the worker, one map trained after the last file, clusters.csv and
+    // assignments/ from its sink.
+    let (mut stages, cluster_sinks) =
+        crate::cluster::stage::for_pipeline(opts.pipeline.cluster.as_ref(), args.assignments);
     let mut sinks = default_sinks();
+    sinks.extend(cluster_sinks);
     if args.report {
         stages.push(Box::new(ReportStage::default()));
         sinks.push(Box::new(ReportSink::new(&args.outdir).map_err(|e| {

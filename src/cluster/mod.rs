@@ -42,7 +42,9 @@ pub mod agreement;
 pub mod consensus;
 mod kmeans;
 pub mod naming;
+pub mod preprocess;
 pub mod som;
+pub mod stage;
 pub mod tables;
 mod training;
 
@@ -55,10 +57,12 @@ pub use agreement::{agreement, Agreement};
 pub use consensus::ConsensusSettings;
 pub use naming::MarkerLevels;
 pub use som::Grid;
-pub use tables::{write_assignments_csv, write_clusters_csv, MetaclusterStats, SampleTable};
+pub use tables::{
+    write_assignments_csv, write_clusters_csv, write_clusters_table, MetaclusterStats, SampleTable,
+};
 
 use som::{CodeBook, SomSettings};
-use training::Resolved;
+use training::{Resolved, Rows};
 
 /// ChaCha streams of the one seed, one per random step.
 const STREAM_INIT: u64 = 1;
@@ -117,6 +121,13 @@ pub enum ClusterError {
         value: String,
         reason: &'static str,
     },
+    /// Row-major rows whose length is not a multiple of the markers.
+    #[error("{sample}: {values} values are not whole rows of {markers} markers")]
+    RowLength {
+        sample: String,
+        values: usize,
+        markers: usize,
+    },
     /// linfa's k-means failed.
     #[error("k-means metaclustering failed: {0}")]
     KMeans(String),
@@ -170,7 +181,8 @@ impl Default for FlowSomParams {
 }
 
 impl FlowSomParams {
-    fn validate(&self) -> Result<(), ClusterError> {
+    /// Checks every parameter; the error names the parameter.
+    pub fn validate(&self) -> Result<(), ClusterError> {
         let bad = |name, value: String, reason| {
             Err(ClusterError::InvalidParameter {
                 name,
@@ -245,7 +257,7 @@ impl<'a> ClusterInput<'a> {
     }
 
     /// Looks up the marker columns and checks the mask and values.
-    fn resolve(&self, markers: &[String]) -> Result<Resolved<'a>, ClusterError> {
+    fn resolve(&self, markers: &[String], position: usize) -> Result<Resolved<'a>, ClusterError> {
         let events = self.events;
         let n = events.n_events();
         if let Some(m) = self.mask {
@@ -285,8 +297,21 @@ impl<'a> ClusterInput<'a> {
             columns,
             mask: self.mask,
             n_events: n,
+            position,
         })
     }
+}
+
+/// One sample as row-major `f32` rows of its clustered events.
+#[derive(Debug, Clone, Copy)]
+pub struct RowsInput<'a> {
+    /// Sample name, for errors.
+    pub name: &'a str,
+    /// `events × markers` values, row-major, transformed.
+    pub rows: &'a [f32],
+    /// Position of the sample in its batch (input order); picks its
+    /// subsample stream.
+    pub position: usize,
 }
 
 /// A trained FlowSOM model: the map and its metaclusters.
@@ -301,6 +326,8 @@ pub struct FlowSom {
     levels: Vec<MarkerLevels>,
     names: Vec<String>,
     train_events: usize,
+    /// Medians per metacluster of (a strided sample of) the training events.
+    training_table: SampleTable,
 }
 
 impl FlowSom {
@@ -322,11 +349,70 @@ impl FlowSom {
         let markers: Vec<String> = markers.iter().map(|m| m.to_string()).collect();
         let resolved = inputs
             .iter()
-            .map(|inp| inp.resolve(&markers))
+            .enumerate()
+            .map(|(f, inp)| inp.resolve(&markers, f))
             .collect::<Result<Vec<_>, _>>()?;
         let dim = markers.len();
-        let data = training::training_rows(&resolved, params.train_events, params.seed);
+        let data = training::training_rows(&resolved, dim, params.train_events, params.seed);
         drop(resolved);
+        Self::train_on(data, markers, params)
+    }
+
+    /// Trains one map on samples given as row-major `f32` rows of their
+    /// clustered events only (`markers.len()` values per row), as the
+    /// pipeline's cluster stage keeps them. Each sample carries its position
+    /// in the batch, which picks its subsample stream: an absent sample (a
+    /// failed file) leaves the others' draws as they were.
+    pub fn train_rows(
+        samples: &[RowsInput<'_>],
+        markers: &[&str],
+        params: &FlowSomParams,
+    ) -> Result<FlowSom, ClusterError> {
+        params.validate()?;
+        if markers.is_empty() {
+            return Err(ClusterError::NoMarkers);
+        }
+        if samples.is_empty() {
+            return Err(ClusterError::NoSamples);
+        }
+        let dim = markers.len();
+        let mut sources = Vec::with_capacity(samples.len());
+        for s in samples {
+            if s.rows.len() % dim != 0 {
+                return Err(ClusterError::RowLength {
+                    sample: s.name.to_string(),
+                    values: s.rows.len(),
+                    markers: dim,
+                });
+            }
+            if let Some(i) = s.rows.iter().position(|v| !v.is_finite()) {
+                return Err(ClusterError::NonFinite {
+                    sample: s.name.to_string(),
+                    event: i / dim,
+                    marker: markers
+                        .get(i % dim)
+                        .map_or_else(String::new, |m| m.to_string()),
+                    value: s.rows[i] as f64,
+                });
+            }
+            sources.push(Rows {
+                rows: s.rows,
+                dim,
+                position: s.position,
+            });
+        }
+        let data = training::training_rows(&sources, dim, params.train_events, params.seed);
+        let markers: Vec<String> = markers.iter().map(|m| m.to_string()).collect();
+        Self::train_on(data, markers, params)
+    }
+
+    /// The SOM, metaclustering and naming on the training rows.
+    fn train_on(
+        data: Vec<f32>,
+        markers: Vec<String>,
+        params: &FlowSomParams,
+    ) -> Result<FlowSom, ClusterError> {
+        let dim = markers.len();
         let n_train = data.len() / dim;
         let n_nodes = params.grid.n_nodes();
         if n_train < n_nodes {
@@ -404,6 +490,7 @@ impl FlowSom {
             levels,
             names,
             train_events: n_train,
+            training_table: table,
         })
     }
 
@@ -447,10 +534,32 @@ impl FlowSom {
         self.train_events
     }
 
+    /// Count and medians per metacluster of the training events (at most
+    /// 50,000 of them, evenly strided): the batch's view of each
+    /// metacluster, every file weighted as the training draw weighted it.
+    pub fn training_table(&self) -> &SampleTable {
+        &self.training_table
+    }
+
+    /// The metacluster (0-based) of each row-major `f32` row (in parallel;
+    /// identical for any thread count).
+    pub fn metaclusters_of_rows(&self, rows: &[f32]) -> Vec<u16> {
+        som::map_rows(&self.book, rows)
+            .into_iter()
+            .map(|nd| self.node_metacluster.get(nd as usize).copied().unwrap_or(0))
+            .collect()
+    }
+
+    /// Count, percent and medians per metacluster of a sample given as
+    /// row-major `f32` rows and their metaclusters.
+    pub fn table_of_rows(&self, name: &str, rows: &[f32], metaclusters: &[u16]) -> SampleTable {
+        tables::sample_table_rows(name, rows, self.markers.len(), metaclusters, self.k())
+    }
+
     /// Maps a sample's clustered events to nodes and metaclusters (in
     /// parallel; identical for any thread count).
     pub fn assign(&self, input: &ClusterInput<'_>) -> Result<SampleClusters, ClusterError> {
-        let r = input.resolve(&self.markers)?;
+        let r = input.resolve(&self.markers, 0)?;
         let nodes = som::map_columns(&self.book, &r.columns, r.mask);
         let metaclusters: Vec<Option<u16>> = nodes
             .iter()

@@ -42,6 +42,39 @@ pub(crate) fn sample_table(
     metaclusters: &[Option<u16>],
     k: usize,
 ) -> SampleTable {
+    build_table(sample, columns.len(), k, metaclusters, |j, i| {
+        columns
+            .get(j)
+            .and_then(|c| c.get(i))
+            .copied()
+            .unwrap_or(f64::NAN)
+    })
+}
+
+/// Builds a sample's table from row-major `f32` rows (`dim` markers) of its
+/// clustered events and their metaclusters (one per row).
+pub(crate) fn sample_table_rows(
+    sample: &str,
+    rows: &[f32],
+    dim: usize,
+    metaclusters: &[u16],
+    k: usize,
+) -> SampleTable {
+    let mc: Vec<Option<u16>> = metaclusters.iter().map(|&m| Some(m)).collect();
+    build_table(sample, dim, k, &mc, |j, i| {
+        rows.get(i * dim + j).map_or(f64::NAN, |&v| v as f64)
+    })
+}
+
+/// Counts, percents and medians of `dim` markers (`value(marker, event)`)
+/// per metacluster.
+fn build_table(
+    sample: &str,
+    dim: usize,
+    k: usize,
+    metaclusters: &[Option<u16>],
+    value: impl Fn(usize, usize) -> f64,
+) -> SampleTable {
     let mut counts = vec![0usize; k];
     for m in metaclusters.iter().flatten() {
         if let Some(c) = counts.get_mut(*m as usize) {
@@ -54,13 +87,13 @@ pub(crate) fn sample_table(
     for m in 0..k {
         offsets[m + 1] = offsets[m] + counts[m];
     }
-    let mut medians = vec![Vec::with_capacity(columns.len()); k];
+    let mut medians = vec![Vec::with_capacity(dim); k];
     let mut buf = vec![0.0f64; clustered];
-    for col in columns {
+    for j in 0..dim {
         let mut fill = offsets.clone();
-        for (v, m) in col.iter().zip(metaclusters) {
+        for (i, m) in metaclusters.iter().enumerate() {
             if let Some(slot) = m.and_then(|m| fill.get_mut(m as usize)) {
-                buf[*slot] = *v;
+                buf[*slot] = value(j, i);
                 *slot += 1;
             }
         }
@@ -109,6 +142,17 @@ pub fn write_clusters_csv<W: Write>(
     model: &FlowSom,
     tables: &[SampleTable],
 ) -> Result<(), csv::Error> {
+    write_clusters_table(out, model.markers(), model.metacluster_names(), tables)
+}
+
+/// [`write_clusters_csv`] from the parts: marker names (for the median
+/// columns) and metacluster names. With no tables it writes the header only.
+pub fn write_clusters_table<W: Write>(
+    out: W,
+    markers: &[String],
+    names: &[String],
+    tables: &[SampleTable],
+) -> Result<(), csv::Error> {
     let mut w = csv::Writer::from_writer(out);
     let mut header = vec![
         "sample".to_string(),
@@ -117,15 +161,14 @@ pub fn write_clusters_csv<W: Write>(
         "count".to_string(),
         "percent".to_string(),
     ];
-    header.extend(model.markers().iter().map(|m| format!("median_{m}")));
+    header.extend(markers.iter().map(|m| format!("median_{m}")));
     w.write_record(&header)?;
     for t in tables {
         for r in &t.rows {
             let mut rec = vec![
                 t.sample.clone(),
                 (r.metacluster as usize + 1).to_string(),
-                model
-                    .metacluster_names()
+                names
                     .get(r.metacluster as usize)
                     .cloned()
                     .unwrap_or_default(),
@@ -148,6 +191,11 @@ pub fn write_clusters_csv<W: Write>(
 
 /// Writes one sample's assignments: a `metacluster` column, one row per
 /// event in file order, 1-based, empty for events that were not clustered.
+///
+/// The empty value is written as `""` (an RFC 4180 quoted empty field), not
+/// as an empty line: pandas and Python's `csv` skip blank lines, which would
+/// shift every later event's row; `""` reads as a missing value (pandas
+/// NaN, readr NA) on its own row.
 pub fn write_assignments_csv<W: Write>(
     out: W,
     metaclusters: &[Option<u16>],
@@ -158,7 +206,7 @@ pub fn write_assignments_csv<W: Write>(
     for m in metaclusters {
         match m {
             Some(m) => writeln!(w, "{}", *m as usize + 1).map_err(io)?,
-            None => w.write_all(b"\n").map_err(io)?,
+            None => w.write_all(b"\"\"\n").map_err(io)?,
         }
     }
     w.flush().map_err(io)
@@ -188,12 +236,21 @@ mod tests {
         assert_eq!(t.rows[1].medians, vec![15.0, 6.0]);
         assert_eq!(t.rows[2].count, 0);
         assert!(t.rows[2].medians[0].is_nan());
+        // The same table from row-major f32 rows of the clustered events.
+        let rows: Vec<f32> = (0..5).flat_map(|i| [a[i] as f32, b[i] as f32]).collect();
+        let r = sample_table_rows("s", &rows, 2, &[0, 0, 0, 1, 1], 3);
+        assert_eq!(r.clustered, t.clustered);
+        assert_eq!(r.rows[0], t.rows[0]);
+        assert_eq!(r.rows[1], t.rows[1]);
     }
 
     #[test]
     fn assignments_are_one_based_with_blanks() {
         let mut out = Vec::new();
         write_assignments_csv(&mut out, &[Some(0), None, Some(9)]).unwrap();
-        assert_eq!(String::from_utf8(out).unwrap(), "metacluster\n1\n\n10\n");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "metacluster\n1\n\"\"\n10\n"
+        );
     }
 }

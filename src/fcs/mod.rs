@@ -19,6 +19,7 @@
 //! # Ok(()) }
 //! ```
 
+mod alloc;
 pub mod decode;
 pub mod error;
 pub mod header;

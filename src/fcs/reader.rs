@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::path::Path;
 
+use super::alloc;
 use super::decode::{self, ByteSource, FileSource};
 use super::error::{human_bytes, thousands, FcsError, Segment};
 use super::header::{Header, HEADER_LEN};
@@ -184,7 +185,7 @@ impl Reader {
         );
 
         let names: Vec<String> = channels.iter().map(|c| c.name.clone()).collect();
-        sample.events.reset(names, n_events);
+        alloc::prepare(&mut sample.events, names, n_events);
         decode::decode_data(
             src,
             base + start,

@@ -145,6 +145,7 @@ pub fn to_pipeline(
         absolute: None,
         columns,
         qc: Vec::new(),
+        cluster: None,
         imported: BTreeMap::new(),
     };
     Export {

@@ -173,7 +173,19 @@ pub fn valley_threshold(values: &[f64], p: &ValleyParams) -> Option<Threshold> {
         Fallback::Quantile { p: q } => {
             let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
             super::density::sort_total(&mut v);
-            quantile_sorted(&v, q)
+            let x = quantile_sorted(&v, q);
+            // At p = 0 or 1 the bound would sit exactly on the extreme event:
+            // Gating-ML's max is exclusive, and a reader whose compensation
+            // differs in the last digits (FlowKit) would drop or keep that
+            // event by rounding. Just outside it, every reader keeps it.
+            let nudge = 1e-9 * x.abs().max(1.0);
+            if q <= 0.0 {
+                x - nudge
+            } else if q >= 1.0 {
+                x + nudge
+            } else {
+                x
+            }
         }
         Fallback::PeakOffset { sds } => {
             let top = peaks
@@ -693,6 +705,28 @@ mod tests {
             ..Default::default()
         };
         assert!((valley_threshold(&v, &q).unwrap().value - 5.0).abs() < 0.1);
+    }
+
+    #[test]
+    fn extreme_quantile_fallbacks_keep_the_extreme_events() {
+        let mut r = rng(11);
+        let v = normal(&mut r, 5.0, 2.0, 5000);
+        let (lo, hi) = v
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(a, b), &x| (a.min(x), b.max(x)));
+        let at = |p: f64| {
+            let params = ValleyParams {
+                fallback: Fallback::Quantile { p },
+                ..Default::default()
+            };
+            valley_threshold(&v, &params).unwrap().value
+        };
+        // Strictly outside (min inclusive and max exclusive would otherwise
+        // hinge on the last digit), and by no more than a rounding margin.
+        let (below, above) = (at(0.0), at(1.0));
+        assert!(below < lo && lo - below < 1e-8, "{below} vs min {lo}");
+        assert!(above > hi && above - hi < 1e-7, "{above} vs max {hi}");
+        assert!(v.iter().all(|&x| x >= below && x < above));
     }
 
     #[test]

@@ -50,6 +50,10 @@ pub struct Pipeline {
     /// QC rules that add flags (never blank a value).
     #[serde(default)]
     pub qc: Vec<QcRule>,
+    /// FlowSOM on one population, one map for the batch (see
+    /// [`ClusterSpec`](crate::cluster::stage::ClusterSpec)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<crate::cluster::stage::ClusterSpec>,
     /// Gates of type `gatingml`, read from their XML files when the
     /// pipeline is loaded, by pipeline gate id.
     #[serde(skip)]
@@ -192,7 +196,15 @@ pub enum GateKind {
     /// pipeline file): a rectangle, polygon, ellipsoid or one quadrant, with
     /// its own compensation and transforms. Dimension names that are panel
     /// markers map to each file's channel. See [`super::imported`].
-    Gatingml { file: String, id: String },
+    /// With `subtree`, the gate's descendants in the XML come too, as
+    /// populations named by their XML ids (expanded when the pipeline is
+    /// loaded, into one `gatingml` gate each, right after this one).
+    Gatingml {
+        file: String,
+        id: String,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        subtree: bool,
+    },
 }
 
 fn bead_valley() -> ValleyParams {
@@ -328,14 +340,62 @@ impl Pipeline {
             field,
             message,
         };
-        p.validate().map_err(invalid)?;
         // Gating-ML files are relative to the pipeline file's folder.
         let base = Path::new(origin)
             .parent()
             .filter(|d| !d.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
+        // Subtrees first, so that columns and QC rules may name their
+        // populations.
+        p.expand_subtrees(base).map_err(invalid)?;
+        p.validate().map_err(invalid)?;
         p.load_imported(base).map_err(invalid)?;
         Ok(p)
+    }
+
+    /// Replaces each `gatingml` gate with `subtree: true` by itself and one
+    /// `gatingml` gate per descendant population in the XML (tree order,
+    /// parents mapped: the top keeps the pipeline's id and parent).
+    fn expand_subtrees(&mut self, base: &Path) -> Result<(), (String, String)> {
+        let mut cache = BTreeMap::new();
+        let mut out: Vec<GateSpec> = Vec::with_capacity(self.gates.len());
+        for (i, g) in self.gates.iter().enumerate() {
+            let GateKind::Gatingml {
+                file,
+                id,
+                subtree: true,
+            } = &g.gate
+            else {
+                out.push(g.clone());
+                continue;
+            };
+            let field = format!("gates[{i}] ({}).gate", g.id);
+            let nodes = super::imported::subtree(base, file, id, &mut cache)
+                .map_err(|m| (field.clone(), m))?;
+            out.push(GateSpec {
+                id: g.id.clone(),
+                parent: g.parent.clone(),
+                gate: GateKind::Gatingml {
+                    file: file.clone(),
+                    id: id.clone(),
+                    subtree: false,
+                },
+            });
+            for (pop, parent) in nodes {
+                let parent = if &parent == id { g.id.clone() } else { parent };
+                out.push(GateSpec {
+                    id: pop.clone(),
+                    parent: Some(parent),
+                    gate: GateKind::Gatingml {
+                        file: file.clone(),
+                        id: pop,
+                        subtree: false,
+                    },
+                });
+            }
+        }
+        self.gates = out;
+        Ok(())
     }
 
     /// Reads every `gatingml` gate's XML (each file once) and checks that
@@ -345,7 +405,7 @@ impl Pipeline {
         let mut cache = BTreeMap::new();
         let mut imported: BTreeMap<String, super::imported::ImportedGate> = BTreeMap::new();
         for (i, g) in self.gates.iter().enumerate() {
-            let GateKind::Gatingml { file, id } = &g.gate else {
+            let GateKind::Gatingml { file, id, .. } = &g.gate else {
                 continue;
             };
             let field = format!("gates[{i}] ({}).gate", g.id);
@@ -578,6 +638,17 @@ impl Pipeline {
                     format!("qc[{i}].population"),
                     format!("{population:?} is not a gate"),
                 );
+            }
+        }
+        if let Some(c) = &self.cluster {
+            c.validate(known_marker, known_pop)?;
+            if let Some(col) = c.score_column() {
+                if names.contains(col.as_str()) {
+                    return err(
+                        "cluster.score".into(),
+                        format!("its results column {col:?} is also a pipeline column"),
+                    );
+                }
             }
         }
         Ok(())

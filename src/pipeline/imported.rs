@@ -17,6 +17,12 @@
 //!   `and`/`not` gates.
 //! - **Parent**: the pipeline's `parent` applies; the gate's parent in the
 //!   XML is not imported (the pipeline's tree is the only tree).
+//! - **Subtree**: with `"subtree": true` the gate's descendants in the XML
+//!   are imported too, each a population named by its XML id under its XML
+//!   parent (the top keeps the pipeline's id and parent); expanded when the
+//!   pipeline is loaded, so columns and QC rules may name them. Ids must be
+//!   new to the pipeline and use letters, digits, `_` or `-`. A Boolean gate
+//!   in the subtree is refused, as above.
 //! - **Dimensions**: Gating-ML names channels by `$PnN`. A dimension name
 //!   that equals a marker of the pipeline's panel (case-insensitive, e.g.
 //!   `CD56`) is that marker's channel in each file, found by the panel
@@ -28,7 +34,7 @@
 //!   file's spillover keyword, `uncompensated` the FCS-scale values, a
 //!   matrix id the XML's spectrum matrix; transforms (logicle, fasinh, …,
 //!   with their bounds) are applied exactly as `nkflow gate` applies them.
-//!   The gate is evaluated by the gating engine, and gates/<file>.xml holds
+//!   The gate is evaluated by the gating engine, and `gates/<file>.xml` holds
 //!   it with its (mapped) transforms and matrices, so `nkflow gate`
 //!   re-applies it to the same counts.
 
@@ -84,6 +90,62 @@ impl Serialize for ImportedGate {
         st.serialize_field("dimensions", &dims)?;
         st.end()
     }
+}
+
+/// The descendants of population `id` in the Gating-ML file `file`, as
+/// `(population id, parent population id)` in tree order (depth first,
+/// children in file order). Boolean gates are refused (their operands may
+/// lie outside the subtree); a quadrant gate gives one population per
+/// quadrant.
+pub fn subtree(
+    base: &Path,
+    file: &str,
+    id: &str,
+    cache: &mut BTreeMap<String, GatingStrategy>,
+) -> Result<Vec<(String, String)>, String> {
+    let path = base.join(file);
+    let shown = path.display().to_string();
+    if !cache.contains_key(&shown) {
+        let s = crate::gatingml::read_path(&path).map_err(|e| e.to_string())?;
+        cache.insert(shown.clone(), s);
+    }
+    let strategy = cache
+        .get(&shown)
+        .ok_or_else(|| format!("{shown}: not loaded"))?;
+    if !strategy.has_population(id) {
+        return Err(format!(
+            "{shown}: no gate or quadrant with id {id:?}; ids in the file: {}",
+            strategy.population_ids().join(", ")
+        ));
+    }
+    let mut out = Vec::new();
+    let mut stack: Vec<(String, String)> = strategy
+        .children(Some(id))
+        .into_iter()
+        .rev()
+        .map(|c| (c.to_string(), id.to_string()))
+        .collect();
+    while let Some((pop, parent)) = stack.pop() {
+        if out.len() > strategy.gates().len() * 4 + 16 {
+            return Err(format!("{shown}: the tree below {id:?} has a cycle"));
+        }
+        if let Some(g) = strategy.gate_of_population(&pop) {
+            if matches!(g.kind, GateKind::Boolean { .. }) {
+                return Err(format!(
+                    "{shown}: subtree of {id:?}: gate {pop:?} is a Boolean gate, which cannot be imported; import the gates it combines and use the pipeline's \"and\"/\"not\" gates"
+                ));
+            }
+        }
+        stack.extend(
+            strategy
+                .children(Some(&pop))
+                .into_iter()
+                .rev()
+                .map(|c| (c.to_string(), pop.clone())),
+        );
+        out.push((pop, parent));
+    }
+    Ok(out)
 }
 
 /// Reads gate `id` from the Gating-ML file `file` (relative to `base`).

@@ -57,9 +57,21 @@ pub trait Stage: Send + Sync {
     ) -> Result<(), String> {
         Ok(())
     }
-    /// After every sample, before the sinks (batch-trained outputs).
+    /// After every sample, before the sinks (batch-trained outputs). Runs
+    /// in the batch's thread pool.
     fn batch(&self, _batch: &BatchInfo, _results: &mut [SampleResult]) -> Result<(), String> {
         Ok(())
+    }
+    /// Columns of [`Stage::columns`] whose values depend on the whole batch
+    /// (e.g. trained on all files), not on their file alone; run.json lists
+    /// them.
+    fn batch_dependent_columns(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// What the stage records in run.json under `stages.<name>` (settings,
+    /// what it trained on), asked after [`Stage::batch`].
+    fn provenance(&self) -> Option<serde_json::Value> {
+        None
     }
 }
 
@@ -249,20 +261,29 @@ pub fn run(
     });
     bar.finish_and_clear();
     let mut stage_ms = Vec::new();
+    let mut stage_info = BTreeMap::new();
+    let mut batch_dependent_columns = Vec::new();
     for s in stages {
         let ts = Instant::now();
-        if let Err(e) = s.batch(&batch, &mut results) {
-            for r in results.iter_mut() {
+        // In the pool, so that --threads bounds batch-level work too.
+        if let Err(e) = pool.install(|| s.batch(&batch, &mut results)) {
+            for r in results.iter_mut().filter(|r| r.error.is_none()) {
                 r.warnings.push(format!("stage {}: {e}", s.name()));
             }
         }
         stage_ms.push((s.name().to_string(), ts.elapsed().as_secs_f64() * 1e3));
+        if let Some(v) = s.provenance() {
+            stage_info.insert(s.name().to_string(), v);
+        }
+        batch_dependent_columns.extend(s.batch_dependent_columns());
     }
     let summary = BatchSummary {
         n_inputs: results.len(),
         n_failed: results.iter().filter(|r| r.error.is_some()).count(),
         elapsed_ms: t0.elapsed().as_secs_f64() * 1e3,
         stage_ms,
+        stages: stage_info,
+        batch_dependent_columns,
     };
     for s in sinks.iter_mut() {
         s.begin(&batch)?;

@@ -42,6 +42,13 @@ pub struct BatchSummary {
     pub elapsed_ms: f64,
     /// Per stage name, wall time in ms.
     pub stage_ms: Vec<(String, f64)>,
+    /// Per stage name, what it recorded (run.json `stages`).
+    #[serde(skip)]
+    pub stages: std::collections::BTreeMap<String, serde_json::Value>,
+    /// results.csv columns that depend on the whole batch (run.json
+    /// `batch_dependent_columns`).
+    #[serde(skip)]
+    pub batch_dependent_columns: Vec<String>,
 }
 
 /// Writes `bytes` to `path` atomically: a temp file in the same folder,
@@ -226,6 +233,10 @@ impl Sink for RunJson {
             "results_columns": ResultsCsv::header(batch),
             "skipped": batch.skipped.iter().map(|(p, why)| serde_json::json!({"path": p, "reason": why})).collect::<Vec<_>>(),
             "summary": s,
+            // Every results column is a function of its file alone except
+            // these (trained on the whole batch, e.g. FlowSOM).
+            "batch_dependent_columns": s.batch_dependent_columns,
+            "stages": s.stages,
             "inputs": self.samples,
         });
         let bytes = serde_json::to_vec_pretty(&doc).map_err(|e| SinkError::Write {

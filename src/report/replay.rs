@@ -27,9 +27,9 @@ use serde_json::Value;
 
 use crate::pipeline::definition::Pipeline;
 use crate::pipeline::result::{BatchInfo as RunBatch, SampleResult};
-use crate::pipeline::runner::{self, Reader, RunOptions, Stage};
+use crate::pipeline::runner::{self, Reader, RunOptions};
 use crate::pipeline::sink::{BatchSummary, Sink, SinkError};
-use crate::report::stage::{batch_info, rendered_sample, ReportStage};
+use crate::report::stage::{batch_info, flowsom_heatmap, rendered_sample, ReportStage};
 use crate::report::writer::{RenderedSample, ReportBuilder, ReportOptions};
 
 /// Why a report could not be rebuilt at all (one bad input is not this:
@@ -206,8 +206,13 @@ pub fn report_from_run(
         next: 0,
         run,
         not_reproduced: Arc::clone(&not_reproduced),
+        flowsom: None,
     };
-    let stages: Vec<Box<dyn Stage>> = vec![Box::new(ReportStage::default())];
+    // The pipeline's FlowSOM stage runs again (deterministic: with the same
+    // inputs it gives the run's flowsom_* columns and heatmap).
+    let (mut stages, _) =
+        crate::cluster::stage::for_pipeline(opts.pipeline.cluster.as_ref(), false);
+    stages.push(Box::new(ReportStage::default()));
     let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(sink)];
     runner::run(&opts, reader, &stages, &mut sinks)?;
     drop(sinks);
@@ -309,6 +314,8 @@ struct ReplaySink {
     run: RunFacts,
     /// (file, reason) of inputs shown without plots, for the caller.
     not_reproduced: Arc<Mutex<Vec<(String, String)>>>,
+    /// The FlowSOM heatmap, from the first result that carries one.
+    flowsom: Option<crate::report::HeatmapSpec>,
 }
 
 impl ReplaySink {
@@ -429,6 +436,9 @@ impl Sink for ReplaySink {
         let Some(&k) = self.order.get(r.index) else {
             return Ok(());
         };
+        if self.flowsom.is_none() {
+            self.flowsom = flowsom_heatmap(r);
+        }
         self.missing_until(k);
         self.next = k + 1;
         let Some(rec) = self.recorded.get(k) else {
@@ -463,8 +473,10 @@ impl Sink for ReplaySink {
         if let Some(ms) = self.run.elapsed_ms {
             s.elapsed_ms = ms;
         }
+        let mut info = batch_info(&b, &s);
+        info.flowsom = self.flowsom.take();
         builder
-            .finish(&self.outdir, &batch_info(&b, &s))
+            .finish(&self.outdir, &info)
             .map_err(|e| SinkError::Write {
                 path: self.outdir.join("report.html"),
                 message: e.to_string(),

@@ -23,7 +23,7 @@ use crate::pipeline::sink::{fmt_num, BatchSummary, Sink, SinkError};
 use crate::report::adapt::gate_shape;
 use crate::report::model::{
     AxisSpec, BatchInfo, CohortSpec, CoordSpace, DensitySpec, FlowRateSpec, GateOverlay, GateShape,
-    HistogramSpec, Members,
+    HeatmapSpec, HistogramSpec, Members,
 };
 use crate::report::plots::{render_density, render_flow_rate, render_histogram, RenderOptions};
 use crate::report::writer::{PlotOutcome, RenderedSample, ReportBuilder, ReportOptions};
@@ -31,6 +31,10 @@ use crate::report::AxisScale;
 
 /// Artifact key (and stage name).
 pub const ARTIFACT: &str = "report";
+
+/// Artifact key of the FlowSOM heatmap (a [`HeatmapSpec`]) that the
+/// pipeline's cluster stage attaches to the results it clustered.
+pub const FLOWSOM_HEATMAP: &str = "flowsom_heatmap";
 
 /// What the stage attaches to a sample's result.
 #[derive(Debug, Clone, PartialEq)]
@@ -333,6 +337,8 @@ fn render_group(
 pub struct ReportSink {
     outdir: PathBuf,
     builder: Option<ReportBuilder>,
+    /// The FlowSOM heatmap, from the first result that carries one.
+    flowsom: Option<HeatmapSpec>,
 }
 
 impl ReportSink {
@@ -341,6 +347,7 @@ impl ReportSink {
         Ok(ReportSink {
             outdir: outdir.into(),
             builder: Some(ReportBuilder::new(ReportOptions::default())?),
+            flowsom: None,
         })
     }
 }
@@ -355,6 +362,14 @@ fn summary_row(batch: &RunBatch, r: &SampleResult) -> Vec<(String, String)> {
         row.push((c.clone(), fmt_num(r.columns.get(k).copied().flatten())));
     }
     row
+}
+
+/// The FlowSOM heatmap the cluster stage attached to a result, if any.
+pub(crate) fn flowsom_heatmap(r: &SampleResult) -> Option<HeatmapSpec> {
+    r.artifacts
+        .get(FLOWSOM_HEATMAP)
+        .and_then(|a| a.clone().downcast::<HeatmapSpec>().ok())
+        .map(|h| (*h).clone())
 }
 
 /// A pushed result as the report shows it: the results row, flags,
@@ -435,6 +450,9 @@ pub(crate) fn batch_info(batch: &RunBatch, summary: &BatchSummary) -> BatchInfo 
 
 impl Sink for ReportSink {
     fn sample(&mut self, batch: &RunBatch, r: &SampleResult) -> Result<(), SinkError> {
+        if self.flowsom.is_none() {
+            self.flowsom = flowsom_heatmap(r);
+        }
         if let Some(b) = &self.builder {
             b.add_rendered(rendered_sample(batch, r));
         }
@@ -445,8 +463,10 @@ impl Sink for ReportSink {
         let Some(builder) = self.builder.take() else {
             return Ok(());
         };
+        let mut info = batch_info(batch, summary);
+        info.flowsom = self.flowsom.take();
         builder
-            .finish(&self.outdir, &batch_info(batch, summary))
+            .finish(&self.outdir, &info)
             .map_err(|e| SinkError::Write {
                 path: self.outdir.join("report.html"),
                 message: e.to_string(),

@@ -1,0 +1,716 @@
+//! FlowSOM as a pipeline stage: the `cluster` block of a pipeline JSON, the
+//! [`ClusterStage`] the runner drives and the [`ClusterOutputs`] sink.
+//!
+//! # Batch flow (two passes, memory bounded)
+//! 1. **In each file's worker** ([`Stage::sample`]), while the file's events
+//!    are in memory: the clustered population's events (e.g. live CD45+
+//!    lymphocytes) are transformed per marker (estimated logicle, see
+//!    [`preprocess`](super::preprocess)) and kept as row-major `f32` rows,
+//!    with their event indices (`u32`) and whether each lies in the scored
+//!    population (e.g. the NK gate). The file's matrices are then dropped as
+//!    for any run. Kept per file: `4·d + 5` bytes per clustered event (d
+//!    markers) — 37 bytes with the preset's 8 markers, so 1 M lymphocytes
+//!    hold 37 MB — plus, with `--assignments`, the same events' metacluster
+//!    (2 bytes) until the outputs are written.
+//! 2. **After the last file** ([`Stage::batch`]): one map is trained on a
+//!    fixed-size seeded subsample drawn evenly from the files
+//!    ([`FlowSom::train_rows`]; each file's draw comes from its own stream,
+//!    keyed by its position in the input list, so a failed file is simply
+//!    absent), then every file's rows are mapped (in parallel, a pure
+//!    per-event function) and scored; the rows are freed file by file.
+//!
+//! Everything is a function of the inputs in input order, so clusters.csv,
+//! the assignments and `flowsom_<score>_f1` are byte-identical for any
+//! `--threads` and across runs. They are the only outputs that depend on
+//! the rest of the batch (a different batch trains a different map);
+//! run.json says so.
+
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    preprocess, write_assignments_csv, write_clusters_table, ConsensusSettings, FlowSom,
+    FlowSomParams, Grid, Metaclustering, RowsInput, SampleTable,
+};
+use crate::pipeline::engine::Gated;
+use crate::pipeline::result::{BatchInfo, SampleResult};
+use crate::pipeline::runner::Stage;
+use crate::pipeline::sink::{write_atomic, BatchSummary, Sink, SinkError};
+use crate::report::HeatmapSpec;
+
+/// Stage name and artifact key of the per-file clustering data.
+pub const STAGE: &str = "cluster";
+
+/// Metaclustering method in the pipeline JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum MetaclusteringSpec {
+    /// Consensus hierarchical clustering (R FlowSOM's default).
+    #[default]
+    Consensus,
+    /// k-means (linfa).
+    Kmeans,
+}
+
+/// The `cluster` block of a pipeline: FlowSOM on one population of every
+/// file, one map for the batch.
+///
+/// ```json
+/// "cluster": {"markers": ["CD56", "CD16", "CD3"], "population": "lymphocytes",
+///             "score": "nk", "grid": [10, 10], "k": 10, "seed": 1}
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSpec {
+    /// Panel markers to cluster on.
+    pub markers: Vec<String>,
+    /// The population whose events are clustered (a gate id or `root`).
+    pub population: String,
+    /// The gated population the metaclusters are scored against (results
+    /// column `flowsom_<score>_f1`); default `nk`, `null` for none.
+    #[serde(default = "default_score")]
+    pub score: Option<String>,
+    /// SOM grid `[xdim, ydim]` (default 10 × 10).
+    #[serde(default = "default_grid")]
+    pub grid: [usize; 2],
+    /// Number of metaclusters (default 10).
+    #[serde(default = "ten")]
+    pub k: usize,
+    /// Passes over the training events (default 10).
+    #[serde(default = "ten")]
+    pub rlen: usize,
+    /// Seed of every random step (default 1).
+    #[serde(default = "one")]
+    pub seed: u64,
+    /// Metaclustering method (default `consensus`).
+    #[serde(default)]
+    pub metaclustering: MetaclusteringSpec,
+    /// Training events drawn evenly from the files (default 100,000; all
+    /// clustered events when the batch has fewer).
+    #[serde(default = "default_train_events")]
+    pub train_events: usize,
+}
+
+fn default_score() -> Option<String> {
+    Some("nk".into())
+}
+fn default_grid() -> [usize; 2] {
+    [10, 10]
+}
+fn ten() -> usize {
+    10
+}
+fn one() -> u64 {
+    1
+}
+fn default_train_events() -> usize {
+    100_000
+}
+
+impl ClusterSpec {
+    /// The FlowSOM parameters this block asks for.
+    pub fn params(&self) -> FlowSomParams {
+        FlowSomParams {
+            grid: Grid {
+                xdim: self.grid[0],
+                ydim: self.grid[1],
+            },
+            rlen: self.rlen,
+            k: self.k,
+            seed: self.seed,
+            metaclustering: match self.metaclustering {
+                MetaclusteringSpec::Consensus => {
+                    Metaclustering::Consensus(ConsensusSettings::default())
+                }
+                MetaclusteringSpec::Kmeans => Metaclustering::KMeans,
+            },
+            train_events: Some(self.train_events),
+            ..FlowSomParams::default()
+        }
+    }
+
+    /// The results.csv column with the agreement F1, if scored.
+    pub fn score_column(&self) -> Option<String> {
+        self.score.as_ref().map(|s| format!("flowsom_{s}_f1"))
+    }
+
+    /// Checks the block against the pipeline's markers and populations.
+    /// Errors are `(field path, message)`, as
+    /// [`Pipeline::validate`](crate::pipeline::definition::Pipeline::validate).
+    pub fn validate(
+        &self,
+        known_marker: impl Fn(&str) -> bool,
+        known_population: impl Fn(&str) -> bool,
+    ) -> Result<(), (String, String)> {
+        let err = |f: &str, m: String| Err((format!("cluster.{f}"), m));
+        if self.markers.is_empty() {
+            return err("markers", "needs at least one marker".into());
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, m) in self.markers.iter().enumerate() {
+            if !known_marker(m) {
+                return err(
+                    &format!("markers[{i}]"),
+                    format!("{m:?} is not a marker of the panel"),
+                );
+            }
+            if !seen.insert(m.to_ascii_lowercase()) {
+                return err(&format!("markers[{i}]"), format!("{m:?} is listed twice"));
+            }
+        }
+        if !known_population(&self.population) {
+            return err(
+                "population",
+                format!("{:?} is not a gate (or \"root\")", self.population),
+            );
+        }
+        if let Some(s) = &self.score {
+            if !known_population(s) {
+                return err(
+                    "score",
+                    format!("{s:?} is not a gate (set \"score\": null to score against none)"),
+                );
+            }
+        }
+        if self.train_events == 0 {
+            return err("train_events", "needs at least one event".into());
+        }
+        if let Err(super::ClusterError::InvalidParameter {
+            name,
+            value,
+            reason,
+        }) = self.params().validate()
+        {
+            return err(name, format!("{value}: {reason}"));
+        }
+        let nodes = self.grid[0] * self.grid[1];
+        if nodes > self.train_events {
+            return err(
+                "train_events",
+                format!(
+                    "{} training events cannot train a {}x{} grid (one per node at least)",
+                    self.train_events, self.grid[0], self.grid[1]
+                ),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// What the worker keeps of one file (pass 1).
+#[derive(Debug)]
+struct FileRows {
+    /// Row-major `f32`, one row per clustered event, markers in spec order.
+    rows: Vec<f32>,
+    /// Event index of each row in the file.
+    events: Vec<u32>,
+    /// Whether each row's event lies in the scored population.
+    scored: Vec<bool>,
+    /// Events of the scored population in the whole file (those outside the
+    /// clustered population count as misses).
+    scored_total: usize,
+    /// Events in the file.
+    n_events: usize,
+}
+
+/// One file's clustering, attached to its result for the sinks (pass 2).
+#[derive(Debug)]
+pub struct FileClusters {
+    /// Count, percent and medians per metacluster.
+    pub table: SampleTable,
+    /// Events in the file.
+    pub n_events: usize,
+    /// With `--assignments`: (event index, 0-based metacluster) of every
+    /// clustered event, in event order.
+    pub assignments: Option<(Vec<u32>, Vec<u16>)>,
+    /// The batch's model summary.
+    pub batch: Arc<BatchClusters>,
+}
+
+/// What every file's clustering shares: the markers and metacluster names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchClusters {
+    pub markers: Vec<String>,
+    pub names: Vec<String>,
+}
+
+/// The pipeline's FlowSOM stage (see the module docs for the batch flow).
+#[derive(Debug)]
+pub struct ClusterStage {
+    spec: ClusterSpec,
+    /// Whether to keep per-event metaclusters for assignments/.
+    assignments: bool,
+    /// run.json record, written by `batch`.
+    provenance: Mutex<Option<serde_json::Value>>,
+}
+
+impl ClusterStage {
+    /// The stage for a pipeline's `cluster` block; `assignments` keeps every
+    /// clustered event's metacluster for `OUTDIR/assignments/`.
+    pub fn new(spec: ClusterSpec, assignments: bool) -> Self {
+        ClusterStage {
+            spec,
+            assignments,
+            provenance: Mutex::new(None),
+        }
+    }
+
+    fn set_provenance(&self, v: serde_json::Value) {
+        if let Ok(mut p) = self.provenance.lock() {
+            *p = Some(v);
+        }
+    }
+
+    fn base_provenance(&self) -> serde_json::Value {
+        let s = &self.spec;
+        serde_json::json!({
+            "method": "FlowSOM (online SOM as R FlowSOM, then metaclustering)",
+            "markers": s.markers,
+            "population": s.population,
+            "score": s.score,
+            "transform": "logicle per marker and file, estimated as flowCore's estimateLogicle (T = file maximum, M = 4.5, A = 0, W from the 5% quantile of the negatives)",
+            "grid": s.grid,
+            "k": s.k,
+            "rlen": s.rlen,
+            "alpha": [0.05, 0.01],
+            "seed": s.seed,
+            "metaclustering": s.metaclustering,
+            "train_events_requested": s.train_events,
+            "batch_dependent": "one map is trained on an even subsample of all files of this batch: clusters.csv, assignments/ and the columns listed in batch_dependent_columns change when the batch changes; every other output is a function of its file alone",
+        })
+    }
+
+    /// Pass 1, in the worker: the clustered population's transformed rows.
+    fn collect(&self, gated: &Gated) -> Result<FileRows, String> {
+        let spec = &self.spec;
+        let n = gated.compensated.n_events();
+        if u32::try_from(n).is_err() {
+            return Err(format!(
+                "{n} events are more than the clustering stage's 2^32 per file"
+            ));
+        }
+        let pop = gated.population(&spec.population).ok_or_else(|| {
+            format!(
+                "population {:?} was not evaluated for this file",
+                spec.population
+            )
+        })?;
+        let mut columns = Vec::with_capacity(spec.markers.len());
+        for m in &spec.markers {
+            let values = panel_column(gated, m)
+                .ok_or_else(|| format!("marker {m:?} is not in this file's panel"))?;
+            columns.push(values);
+        }
+        let events: Vec<u32> = pop
+            .members
+            .iter()
+            .enumerate()
+            .filter(|(_, &m)| m)
+            .map(|(i, _)| i as u32)
+            .collect();
+        let mut rows = Vec::new();
+        preprocess::transformed_rows(&columns, &events, &mut rows).map_err(|(j, e)| {
+            format!(
+                "marker {:?}: logicle estimate failed: {e}",
+                spec.markers.get(j).map_or("", String::as_str)
+            )
+        })?;
+        let dim = spec.markers.len();
+        if let Some(k) = rows.iter().position(|v| !v.is_finite()) {
+            return Err(format!(
+                "event {} has a non-finite {} value after the logicle transform; FlowSOM needs finite values",
+                events.get(k / dim).copied().unwrap_or(0),
+                spec.markers.get(k % dim).map_or("", String::as_str)
+            ));
+        }
+        let (scored, scored_total) = match &spec.score {
+            Some(s) => {
+                let p = gated
+                    .population(s)
+                    .ok_or_else(|| format!("population {s:?} was not evaluated for this file"))?;
+                let scored = events
+                    .iter()
+                    .map(|&i| p.members.get(i as usize).copied().unwrap_or(false))
+                    .collect();
+                (scored, p.count)
+            }
+            None => (Vec::new(), 0),
+        };
+        Ok(FileRows {
+            rows,
+            events,
+            scored,
+            scored_total,
+            n_events: n,
+        })
+    }
+}
+
+/// A panel marker's compensated values (marker names match case-insensitively,
+/// as the pipeline's validation does).
+fn panel_column<'g>(gated: &'g Gated, marker: &str) -> Option<&'g [f64]> {
+    let r = gated.panel.get(marker).or_else(|| {
+        gated
+            .panel
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(marker))
+            .map(|(_, r)| r)
+    })?;
+    (r.index < gated.compensated.n_channels()).then(|| gated.compensated.column(r.index))
+}
+
+impl Stage for ClusterStage {
+    fn name(&self) -> &str {
+        STAGE
+    }
+
+    fn columns(&self) -> Vec<String> {
+        self.spec.score_column().into_iter().collect()
+    }
+
+    fn batch_dependent_columns(&self) -> Vec<String> {
+        self.columns()
+    }
+
+    fn sample(
+        &self,
+        _batch: &BatchInfo,
+        gated: &Gated,
+        result: &mut SampleResult,
+    ) -> Result<(), String> {
+        let rows = self.collect(gated)?;
+        result.artifacts.insert(STAGE.to_string(), Arc::new(rows));
+        Ok(())
+    }
+
+    fn batch(&self, batch: &BatchInfo, results: &mut [SampleResult]) -> Result<(), String> {
+        let spec = &self.spec;
+        let mut prov = self.base_provenance();
+        // Pass 1's rows, of the files that got this far (in input order).
+        let mut files: Vec<(usize, FileRows)> = Vec::new();
+        for (k, r) in results.iter_mut().enumerate() {
+            let Some(a) = r.artifacts.remove(STAGE) else {
+                continue;
+            };
+            if r.error.is_some() {
+                continue;
+            }
+            if let Ok(rows) = a.downcast::<FileRows>() {
+                match Arc::try_unwrap(rows) {
+                    Ok(rows) => files.push((k, rows)),
+                    Err(_) => return Err("clustering data is shared; internal error".into()),
+                }
+            }
+        }
+        let markers: Vec<&str> = spec.markers.iter().map(String::as_str).collect();
+        let inputs: Vec<RowsInput> = files
+            .iter()
+            .map(|(k, f)| RowsInput {
+                name: results.get(*k).map_or("", |r| r.file_name.as_str()),
+                rows: &f.rows,
+                position: results.get(*k).map_or(*k, |r| r.index),
+            })
+            .collect();
+        let trained = if inputs.is_empty() {
+            Err("no file reached the clustering stage".to_string())
+        } else {
+            FlowSom::train_rows(&inputs, &markers, &spec.params()).map_err(|e| e.to_string())
+        };
+        drop(inputs);
+        let model = match trained {
+            Ok(m) => m,
+            Err(e) => {
+                prov["error"] = serde_json::Value::String(e.clone());
+                self.set_provenance(prov);
+                return Err(e);
+            }
+        };
+        let shared = Arc::new(BatchClusters {
+            markers: model.markers().to_vec(),
+            names: model.metacluster_names().to_vec(),
+        });
+        let score_col = spec
+            .score_column()
+            .and_then(|c| batch.stat_columns.iter().position(|s| *s == c));
+        let mut totals = vec![0usize; model.k()];
+        let mut f1s = serde_json::Map::new();
+        for (k, f) in files {
+            let Some(r) = results.get_mut(k) else {
+                continue;
+            };
+            let mcs = model.metaclusters_of_rows(&f.rows);
+            let table = model.table_of_rows(&r.file_name, &f.rows, &mcs);
+            drop(f.rows);
+            for row in &table.rows {
+                if let Some(t) = totals.get_mut(row.metacluster as usize) {
+                    *t += row.count;
+                }
+            }
+            if spec.score.is_some() {
+                let clustered: Vec<Option<u16>> = mcs.iter().map(|&m| Some(m)).collect();
+                let mut a = super::agreement(&r.file_name, &clustered, &f.scored, model.k())
+                    .map_err(|e| e.to_string())?;
+                // Scored events outside the clustered population are misses.
+                a.actual = f.scored_total;
+                let f1 = a.f1();
+                let value = f1.is_finite().then_some(f1);
+                if let Some(slot) = score_col.and_then(|c| r.columns.get_mut(c)) {
+                    *slot = value;
+                }
+                f1s.insert(
+                    r.file_name.clone(),
+                    serde_json::json!({
+                        "f1": value,
+                        "metaclusters": a.metaclusters.iter().map(|m| m + 1).collect::<Vec<_>>(),
+                    }),
+                );
+            }
+            let assignments = self.assignments.then_some((f.events, mcs));
+            r.artifacts.insert(
+                STAGE.to_string(),
+                Arc::new(FileClusters {
+                    table,
+                    n_events: f.n_events,
+                    assignments,
+                    batch: shared.clone(),
+                }),
+            );
+        }
+        // The heatmap needs the batch totals, known only now.
+        let heat = Arc::new(heatmap(&model, &totals));
+        for r in results.iter_mut() {
+            if r.artifacts.contains_key(STAGE) {
+                r.artifacts.insert(
+                    crate::report::stage::FLOWSOM_HEATMAP.to_string(),
+                    heat.clone(),
+                );
+            }
+        }
+        prov["train_events"] = model.train_events().into();
+        prov["metaclusters"] = model
+            .metacluster_names()
+            .iter()
+            .enumerate()
+            .map(|(m, n)| serde_json::json!({"metacluster": m + 1, "name": n, "events": totals.get(m)}))
+            .collect::<Vec<_>>()
+            .into();
+        if spec.score.is_some() {
+            prov["agreement"] = f1s.into();
+        }
+        self.set_provenance(prov);
+        Ok(())
+    }
+
+    fn provenance(&self) -> Option<serde_json::Value> {
+        self.provenance.lock().ok().and_then(|p| p.clone())
+    }
+}
+
+/// The report's FlowSOM heatmap: medians per metacluster of the training
+/// events (each file weighted as the even draw weighted it) on the logicle
+/// scale, and each metacluster's events over the whole batch.
+fn heatmap(model: &FlowSom, totals: &[usize]) -> HeatmapSpec {
+    let t = model.training_table();
+    HeatmapSpec {
+        title: "FlowSOM metaclusters: median per marker (logicle scale, training events)".into(),
+        rows: model
+            .metacluster_names()
+            .iter()
+            .enumerate()
+            .map(|(m, n)| format!("{}: {n}", m + 1))
+            .collect(),
+        columns: model.markers().to_vec(),
+        values: t.rows.iter().map(|r| r.medians.clone()).collect(),
+        row_counts: (totals.len() == t.rows.len()).then(|| totals.to_vec()),
+    }
+}
+
+/// Writes `OUTDIR/clusters.csv` (sample × metacluster) and, when asked,
+/// `OUTDIR/assignments/<file name>.csv`; atomically, like every sink.
+#[derive(Debug)]
+pub struct ClusterOutputs {
+    markers: Vec<String>,
+    assignments: bool,
+    tables: Vec<SampleTable>,
+    batch: Option<Arc<BatchClusters>>,
+}
+
+impl ClusterOutputs {
+    /// Outputs of a pipeline's `cluster` block.
+    pub fn new(spec: &ClusterSpec, assignments: bool) -> Self {
+        ClusterOutputs {
+            markers: spec.markers.clone(),
+            assignments,
+            tables: Vec::new(),
+            batch: None,
+        }
+    }
+}
+
+impl Sink for ClusterOutputs {
+    fn sample(&mut self, batch: &BatchInfo, r: &SampleResult) -> Result<(), SinkError> {
+        let path = batch
+            .outdir
+            .join("assignments")
+            .join(format!("{}.csv", r.file_name));
+        let clusters = r
+            .artifacts
+            .get(STAGE)
+            .and_then(|a| a.clone().downcast::<FileClusters>().ok());
+        let Some(c) = clusters else {
+            // No clustering for this file: no stale assignments either.
+            if self.assignments && path.exists() {
+                std::fs::remove_file(&path).map_err(|e| SinkError::Write {
+                    path: path.clone(),
+                    message: format!("removing the previous run's assignments: {e}"),
+                })?;
+            }
+            return Ok(());
+        };
+        self.tables.push(c.table.clone());
+        self.batch.get_or_insert_with(|| c.batch.clone());
+        if let (true, Some((events, mcs))) = (self.assignments, &c.assignments) {
+            let mut per_event = vec![None; c.n_events];
+            for (&i, &m) in events.iter().zip(mcs) {
+                if let Some(slot) = per_event.get_mut(i as usize) {
+                    *slot = Some(m);
+                }
+            }
+            let mut bytes = Vec::with_capacity(c.n_events * 2 + 16);
+            write_assignments_csv(&mut bytes, &per_event).map_err(|e| SinkError::Write {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+            write_atomic(&path, &bytes)?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, batch: &BatchInfo, _s: &BatchSummary) -> Result<(), SinkError> {
+        let path = batch.outdir.join("clusters.csv");
+        let (markers, names) = match &self.batch {
+            Some(b) => (b.markers.clone(), b.names.clone()),
+            None => (self.markers.clone(), Vec::new()),
+        };
+        let mut bytes = Vec::new();
+        write_clusters_table(&mut bytes, &markers, &names, &self.tables).map_err(|e| {
+            SinkError::Write {
+                path: path.clone(),
+                message: e.to_string(),
+            }
+        })?;
+        write_atomic(&path, &bytes)
+    }
+}
+
+/// Stages and sinks to add to a run.
+pub type StagesAndSinks = (Vec<Box<dyn Stage>>, Vec<Box<dyn Sink>>);
+
+/// The stage and sink a pipeline's `cluster` block needs (none without one).
+pub fn for_pipeline(spec: Option<&ClusterSpec>, assignments: bool) -> StagesAndSinks {
+    match spec {
+        Some(s) => (
+            vec![Box::new(ClusterStage::new(s.clone(), assignments))],
+            vec![Box::new(ClusterOutputs::new(s, assignments))],
+        ),
+        None => (Vec::new(), Vec::new()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::definition::Pipeline;
+
+    const PRESET: &str = include_str!("../../pipelines/nk-day30.json");
+
+    fn with_cluster(block: &str) -> Result<Pipeline, String> {
+        let mut v: serde_json::Value = serde_json::from_str(PRESET).unwrap();
+        v["cluster"] = serde_json::from_str(block).unwrap();
+        Pipeline::from_json(&v.to_string(), "p.json").map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn preset_clusters_lymphocytes_on_the_nk_markers_scored_against_nk() {
+        let p = Pipeline::from_json(PRESET, "nk-day30.json").unwrap();
+        let c = p.cluster.unwrap();
+        assert_eq!(c.population, "lymphocytes");
+        assert_eq!(c.score_column().as_deref(), Some("flowsom_nk_f1"));
+        assert_eq!(
+            c.markers,
+            ["CD56", "CD16", "CD3", "NKG2C", "KIR", "NKG2A", "CD57", "Ki-67"]
+        );
+        let params = c.params();
+        assert_eq!((params.grid.xdim, params.grid.ydim), (10, 10));
+        assert_eq!(params.train_events, Some(100_000));
+    }
+
+    #[test]
+    fn defaults_fill_what_is_left_out() {
+        let p =
+            with_cluster(r#"{"markers": ["CD3", "CD56"], "population": "lymphocytes"}"#).unwrap();
+        let c = p.cluster.unwrap();
+        assert_eq!(c.score.as_deref(), Some("nk"));
+        assert_eq!((c.grid, c.k, c.rlen, c.seed), ([10, 10], 10, 10, 1));
+        assert_eq!(c.metaclustering, MetaclusteringSpec::Consensus);
+        let none = with_cluster(
+            r#"{"markers": ["CD3"], "population": "root", "score": null, "metaclustering": "kmeans"}"#,
+        )
+        .unwrap()
+        .cluster
+        .unwrap();
+        assert_eq!(none.score_column(), None);
+        assert_eq!(none.params().metaclustering, Metaclustering::KMeans);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases = [
+            (
+                r#"{"markers": ["CD3", "CD99"], "population": "lymphocytes"}"#,
+                "cluster.markers[1]: \"CD99\" is not a marker of the panel",
+            ),
+            (
+                r#"{"markers": ["CD3", "cd3"], "population": "lymphocytes"}"#,
+                "cluster.markers[1]",
+            ),
+            (
+                r#"{"markers": [], "population": "lymphocytes"}"#,
+                "cluster.markers",
+            ),
+            (
+                r#"{"markers": ["CD3"], "population": "lymphs"}"#,
+                "cluster.population: \"lymphs\" is not a gate",
+            ),
+            (
+                r#"{"markers": ["CD3"], "population": "lymphocytes", "score": "nkk"}"#,
+                "cluster.score: \"nkk\"",
+            ),
+            (
+                r#"{"markers": ["CD3"], "population": "lymphocytes", "k": 101}"#,
+                "cluster.k: 101",
+            ),
+            (
+                r#"{"markers": ["CD3"], "population": "lymphocytes", "grid": [0, 4]}"#,
+                "cluster.grid",
+            ),
+            (
+                r#"{"markers": ["CD3"], "population": "lymphocytes", "rlen": 0}"#,
+                "cluster.rlen",
+            ),
+            (
+                r#"{"markers": ["CD3"], "population": "lymphocytes", "train_events": 50}"#,
+                "cluster.train_events",
+            ),
+            (
+                r#"{"markers": ["CD3"], "population": "lymphocytes", "gird": [5, 5]}"#,
+                "unknown field `gird`",
+            ),
+        ];
+        for (block, want) in cases {
+            let e = with_cluster(block).unwrap_err();
+            assert!(e.contains(want), "{block}: {e}");
+        }
+    }
+}
