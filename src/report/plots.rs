@@ -1106,7 +1106,23 @@ pub fn render_heatmap(spec: &HeatmapSpec) -> Result<RenderedPlot, String> {
         return Err(format!("heatmap values are not {nr} rows × {nc} columns"));
     }
     let (cw, ch) = (46i32, 22i32);
-    let (left, top) = (150i32, 96i32);
+    let row_label = |i: usize, name: &String| match spec.row_counts.as_ref().and_then(|c| c.get(i))
+    {
+        Some(n) => format!("{name} ({})", fmt_count(*n)),
+        None => name.clone(),
+    };
+    // Room for the longest row label (phenotype names like "NKG2Abright
+    // CD57− Ki-67− (1 088)" were cut at a fixed 150 px): 6.6 px per
+    // character bounds DejaVu Sans at 11 px.
+    let longest = spec
+        .rows
+        .iter()
+        .enumerate()
+        .map(|(i, n)| row_label(i, n).chars().count())
+        .max()
+        .unwrap_or(0);
+    let left = (14 + (longest as f64 * 6.6).ceil() as i32).max(150);
+    let top = 96i32;
     let (w, h) = (
         (left + cw * nc as i32 + 20).max(300) as u32,
         (top + ch * nr as i32 + 40) as u32,
@@ -1149,10 +1165,7 @@ pub fn render_heatmap(spec: &HeatmapSpec) -> Result<RenderedPlot, String> {
         }
         for (i, name) in spec.rows.iter().enumerate() {
             let y = top + ch * i as i32 + ch / 2;
-            let label = match spec.row_counts.as_ref().and_then(|c| c.get(i)) {
-                Some(n) => format!("{name} ({})", fmt_count(*n)),
-                None => name.clone(),
-            };
+            let label = row_label(i, name);
             text(
                 area,
                 &label,
