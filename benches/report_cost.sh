@@ -8,6 +8,11 @@
 # The cohort is simulated once into target/report-cost/cohort-N-E (outside
 # git). CPU time is the steadier figure on a shared machine; wall time is
 # what a user waits for. Prints one line per run and the medians.
+#
+# Measured 2026-11-25 (nk-day30 preset incl. FlowSOM, 2 shared cores, load ~3.5):
+#   wall: run 10.2 s, run --report 13.2 s (+29%); CPU: 10.2 s vs 14.4 s (+41%),
+#   i.e. ~21 ms of CPU per sample for ~17 plots, its page and its PNGs.
+#   Under load ~8 the CPU share measured +38…58%.
 set -euo pipefail
 N=${1:-200}
 EVENTS=${2:-50000}
