@@ -21,20 +21,10 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// Runs the nkflow binary; panics with its stderr when it fails.
 fn nkflow(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_nkflow"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "nkflow {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    String::from_utf8_lossy(&common::nkflow(args).stderr).into_owned()
 }
 
 fn preset() -> PathBuf {
@@ -54,20 +44,6 @@ fn run_preset(input: &Path, sheet: &Path, out: &Path, threads: usize) {
         "--threads",
         &threads.to_string(),
     ]);
-}
-
-fn rows(path: &Path) -> Vec<BTreeMap<String, String>> {
-    let mut rdr = csv::Reader::from_path(path).unwrap();
-    let h = rdr.headers().unwrap().clone();
-    rdr.records()
-        .map(|r| {
-            let r = r.unwrap();
-            h.iter()
-                .zip(r.iter())
-                .map(|(a, b)| (a.into(), b.into()))
-                .collect()
-        })
-        .collect()
 }
 
 fn truth(path: &Path) -> serde_json::Value {
@@ -134,7 +110,7 @@ fn bundled_cohort_matches_truth() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
     run_preset(&dir, &dir.join("samplesheet.csv"), &out, 2);
-    let results = rows(&out.join("results.csv"));
+    let results = common::csv_rows(&out.join("results.csv"));
     let t = truth(&dir.join("truth.json"));
     let want: Vec<&String> = t["files"].as_object().unwrap().keys().collect();
     let got: Vec<&String> = results.iter().map(|r| &r["file"]).collect();
@@ -201,7 +177,7 @@ fn flowio_written_cohort_matches_truth() {
     }
 
     run_preset(&lab, &lab.join("samplesheet.csv"), &out, 2);
-    let results = rows(&out.join("results.csv"));
+    let results = common::csv_rows(&out.join("results.csv"));
     assert_eq!(results.len(), 8);
     check_truth("FlowIO create_fcs cohort", &results, &t);
 
@@ -387,7 +363,7 @@ fn bad_batch_leaves_good_rows_identical() {
         let g = format!("gates/{f}.xml");
         assert_eq!(read(&out_clean, &g), read(&out1, &g), "{g}");
     }
-    let results = rows(&out1.join("results.csv"));
+    let results = common::csv_rows(&out1.join("results.csv"));
     let by_file: BTreeMap<&str, &BTreeMap<String, String>> =
         results.iter().map(|r| (r["file"].as_str(), r)).collect();
     let n_bad = 4 + usize::from(corpus.is_some());

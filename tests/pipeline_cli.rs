@@ -3,35 +3,9 @@
 //! gates/<file>.xml re-applied by the gating engine to the FCS file gives
 //! populations.csv's counts exactly.
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::path::Path;
-use std::process::Command;
-
-fn nkflow(args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_nkflow"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "nkflow {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn rows(path: &Path) -> Vec<BTreeMap<String, String>> {
-    let mut rdr = csv::Reader::from_path(path).unwrap();
-    let h = rdr.headers().unwrap().clone();
-    rdr.records()
-        .map(|r| {
-            let r = r.unwrap();
-            h.iter()
-                .zip(r.iter())
-                .map(|(a, b)| (a.into(), b.into()))
-                .collect()
-        })
-        .collect()
-}
 
 #[test]
 fn simulated_cohort_on_disk_matches_truth_and_gates_reapply() {
@@ -39,7 +13,7 @@ fn simulated_cohort_on_disk_matches_truth_and_gates_reapply() {
     let sim = tmp.path().join("sim");
     let out = tmp.path().join("out");
     let s = sim.to_str().unwrap();
-    nkflow(&[
+    common::nkflow(&[
         "simulate",
         "-o",
         s,
@@ -54,7 +28,7 @@ fn simulated_cohort_on_disk_matches_truth_and_gates_reapply() {
     ]);
     let preset = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/nk-day30.json");
     let sheet = sim.join("samplesheet.csv");
-    nkflow(&[
+    common::nkflow(&[
         "run",
         preset.to_str().unwrap(),
         s,
@@ -67,7 +41,7 @@ fn simulated_cohort_on_disk_matches_truth_and_gates_reapply() {
     ]);
     let truth: serde_json::Value =
         serde_json::from_slice(&std::fs::read(sim.join("truth.json")).unwrap()).unwrap();
-    let results = rows(&out.join("results.csv"));
+    let results = common::csv_rows(&out.join("results.csv"));
     assert_eq!(results.len(), 8);
     let mut worst: Vec<(f64, String)> = Vec::new();
     for r in &results {
@@ -98,7 +72,7 @@ fn simulated_cohort_on_disk_matches_truth_and_gates_reapply() {
     assert!(worst[0].0 <= 1.0, "out of tolerance: {}", worst[0].1);
 
     // gates/*.xml re-applied by the gating engine reproduce populations.csv.
-    let pops = rows(&out.join("populations.csv"));
+    let pops = common::csv_rows(&out.join("populations.csv"));
     for r in &results {
         let file = &r["file"];
         let strategy =

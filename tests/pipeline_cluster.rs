@@ -16,35 +16,10 @@
 //!   of the clean run (the small cohort trains on all clustered events, so
 //!   an absent file changes nothing else).
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn nkflow(args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_nkflow"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "nkflow {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn rows(path: &Path) -> Vec<BTreeMap<String, String>> {
-    let mut rdr = csv::Reader::from_path(path).unwrap();
-    let h = rdr.headers().unwrap().clone();
-    rdr.records()
-        .map(|r| {
-            let r = r.unwrap();
-            h.iter()
-                .zip(r.iter())
-                .map(|(a, b)| (a.into(), b.into()))
-                .collect()
-        })
-        .collect()
-}
 
 /// Per event: the 1-based metacluster, or `None` (quoted empty field).
 fn assignments(path: &Path) -> Vec<Option<u32>> {
@@ -102,7 +77,7 @@ fn run(preset: &Path, sim: &Path, out: &Path, threads: &str, extra: &[&str]) {
         "--assignments",
     ];
     args.extend_from_slice(extra);
-    nkflow(&args);
+    common::nkflow(&args);
 }
 
 fn assignment_files(out: &Path) -> Vec<PathBuf> {
@@ -118,7 +93,7 @@ fn assignment_files(out: &Path) -> Vec<PathBuf> {
 fn preset_flowsom_finds_the_nk_cells_deterministically() {
     let tmp = tempfile::tempdir().unwrap();
     let sim = tmp.path().join("sim");
-    nkflow(&[
+    common::nkflow(&[
         "simulate",
         "-o",
         sim.to_str().unwrap(),
@@ -166,9 +141,9 @@ fn preset_flowsom_finds_the_nk_cells_deterministically() {
         }
     }
 
-    let results = rows(&out.join("results.csv"));
-    let pops = rows(&out.join("populations.csv"));
-    let clusters = rows(&out.join("clusters.csv"));
+    let results = common::csv_rows(&out.join("results.csv"));
+    let pops = common::csv_rows(&out.join("populations.csv"));
+    let clusters = common::csv_rows(&out.join("clusters.csv"));
     let run_json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
     assert_eq!(
@@ -200,7 +175,7 @@ fn preset_flowsom_finds_the_nk_cells_deterministically() {
         let mc = assignments(&out.join("assignments").join(format!("{file}.csv")));
 
         // One row per event; the clustered events are exactly the lymphocytes.
-        let labels = rows(&sim.join("labels").join(format!("{stem}.labels.csv")));
+        let labels = common::csv_rows(&sim.join("labels").join(format!("{stem}.labels.csv")));
         assert_eq!(mc.len(), labels.len(), "{file}");
         let lymph: usize = pops
             .iter()
@@ -268,7 +243,7 @@ fn preset_flowsom_finds_the_nk_cells_deterministically() {
     std::fs::write(&bad, &good[..good.len() / 3]).unwrap();
     let out_bad = tmp.path().join("out_bad");
     run(&preset, &sim, &out_bad, "2", &["--report"]);
-    let results_bad = rows(&out_bad.join("results.csv"));
+    let results_bad = common::csv_rows(&out_bad.join("results.csv"));
     let row = results_bad
         .iter()
         .find(|r| r["file"] == "P01_D30_truncated.fcs")

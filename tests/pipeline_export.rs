@@ -5,38 +5,12 @@
 //! the FCS scale compensated with its own $SPILLOVER, computed here
 //! independently of the pipeline.
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
 use nkflow::compensation::Matrix;
-
-fn nkflow(args: &[&str]) -> std::process::Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_nkflow"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "nkflow {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn rows(path: &Path) -> Vec<BTreeMap<String, String>> {
-    let mut rdr = csv::Reader::from_path(path).unwrap();
-    let h = rdr.headers().unwrap().clone();
-    rdr.records()
-        .map(|r| {
-            let r = r.unwrap();
-            h.iter()
-                .zip(r.iter())
-                .map(|(a, b)| (a.into(), b.into()))
-                .collect()
-        })
-        .collect()
-}
 
 /// The file's events on the FCS scale, compensated with its own spillover
 /// (the reference values), and which of them `gates/<file>.xml` puts in
@@ -59,7 +33,7 @@ fn population_export_matches_run_counts_and_source_values() {
     let sim = tmp.path().join("sim");
     let out = tmp.path().join("out");
     let s = sim.to_str().unwrap();
-    nkflow(&[
+    common::nkflow(&[
         "simulate",
         "-o",
         s,
@@ -72,9 +46,9 @@ fn population_export_matches_run_counts_and_source_values() {
     ]);
     let preset = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/nk-day30.json");
     let preset = preset.to_str().unwrap();
-    nkflow(&["run", preset, s, "-o", out.to_str().unwrap()]);
-    let pops = rows(&out.join("populations.csv"));
-    let results = rows(&out.join("results.csv"));
+    common::nkflow(&["run", preset, s, "-o", out.to_str().unwrap()]);
+    let pops = common::csv_rows(&out.join("populations.csv"));
+    let results = common::csv_rows(&out.join("results.csv"));
     // No HLA antibody in these files: the donor-by-HLA gate is listed as
     // not applied (not a warning, not an error), its columns empty.
     let run: serde_json::Value =
@@ -106,7 +80,7 @@ fn population_export_matches_run_counts_and_source_values() {
 
         // CSV: every value exactly (shortest round-trip formatting).
         let csv_out = tmp.path().join(format!("{population}.csv"));
-        nkflow(&[
+        common::nkflow(&[
             "convert",
             fcs.to_str().unwrap(),
             "--pipeline",
@@ -133,7 +107,7 @@ fn population_export_matches_run_counts_and_source_values() {
         // FCS: float32 of the same values; no spillover keyword (the values
         // are compensated), time already in seconds.
         let fcs_out = tmp.path().join(format!("{population}.fcs"));
-        nkflow(&[
+        common::nkflow(&[
             "convert",
             fcs.to_str().unwrap(),
             "--pipeline",

@@ -11,9 +11,9 @@
 //! parent population from gates/<file>.xml. And gates/<file>.xml itself
 //! (which now carries the imported transforms) re-applies to every count.
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::path::Path;
-use std::process::Command;
 
 const GATES_XML: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <gating:Gating-ML
@@ -93,33 +93,6 @@ const IMPORTS: [(&str, &str, &str); 4] = [
     ("scatter_ell_xml", "cd45", "ScatterEll"),
 ];
 
-fn nkflow(args: &[&str]) -> std::process::Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_nkflow"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "nkflow {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn rows(path: &Path) -> Vec<BTreeMap<String, String>> {
-    let mut rdr = csv::Reader::from_path(path).unwrap();
-    let h = rdr.headers().unwrap().clone();
-    rdr.records()
-        .map(|r| {
-            let r = r.unwrap();
-            h.iter()
-                .zip(r.iter())
-                .map(|(a, b)| (a.into(), b.into()))
-                .collect()
-        })
-        .collect()
-}
-
 /// The preset with the imported gates appended (and a `not` of one).
 fn pipeline_json(extra: &[serde_json::Value]) -> String {
     pipeline_json_with(extra, &[])
@@ -154,7 +127,7 @@ fn gatingml_gates_in_a_pipeline_match_nkflow_gate() {
     let sim = tmp.path().join("sim");
     let out = tmp.path().join("out");
     let s = sim.to_str().unwrap();
-    nkflow(&[
+    common::nkflow(&[
         "simulate",
         "-o",
         s,
@@ -171,7 +144,7 @@ fn gatingml_gates_in_a_pipeline_match_nkflow_gate() {
     std::fs::write(pdir.join("gates.xml"), GATES_XML).unwrap();
     let pfile = pdir.join("p.json");
     std::fs::write(&pfile, pipeline_json(&[])).unwrap();
-    nkflow(&[
+    common::nkflow(&[
         "run",
         pfile.to_str().unwrap(),
         s,
@@ -181,8 +154,8 @@ fn gatingml_gates_in_a_pipeline_match_nkflow_gate() {
 
     let truth: serde_json::Value =
         serde_json::from_slice(&std::fs::read(sim.join("truth.json")).unwrap()).unwrap();
-    let pops = rows(&out.join("populations.csv"));
-    let results = rows(&out.join("results.csv"));
+    let pops = common::csv_rows(&out.join("populations.csv"));
+    let results = common::csv_rows(&out.join("results.csv"));
     assert_eq!(results.len(), 3);
     let count = |file: &str, pop: &str| -> usize {
         pops.iter()
@@ -307,7 +280,7 @@ fn gatingml_subtree_import() {
     let sim = tmp.path().join("sim");
     let out = tmp.path().join("out");
     let s = sim.to_str().unwrap();
-    nkflow(&[
+    common::nkflow(&[
         "simulate",
         "-o",
         s,
@@ -329,7 +302,7 @@ fn gatingml_subtree_import() {
         ),
     )
     .unwrap();
-    nkflow(&[
+    common::nkflow(&[
         "run",
         pfile.to_str().unwrap(),
         s,
@@ -338,8 +311,8 @@ fn gatingml_subtree_import() {
     ]);
     let truth: serde_json::Value =
         serde_json::from_slice(&std::fs::read(sim.join("truth.json")).unwrap()).unwrap();
-    let pops = rows(&out.join("populations.csv"));
-    let results = rows(&out.join("results.csv"));
+    let pops = common::csv_rows(&out.join("populations.csv"));
+    let results = common::csv_rows(&out.join("results.csv"));
     for r in &results {
         let file = r["file"].as_str();
         let t = &truth["files"][file];

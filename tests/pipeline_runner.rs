@@ -3,6 +3,8 @@
 //! rows without touching the good ones, outputs are byte-identical for any
 //! thread count, folders are sniffed for the FCS magic.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use nkflow::pipeline::definition::Pipeline;
@@ -177,20 +179,6 @@ fn run_batch(inputs: &Path, sheet: Option<PathBuf>, out: &Path, threads: usize) 
     runner::run(&opts, &reader, &stages, &mut sinks).unwrap();
 }
 
-fn read_csv(path: &Path) -> Vec<std::collections::BTreeMap<String, String>> {
-    let mut rdr = csv::Reader::from_path(path).unwrap();
-    let h = rdr.headers().unwrap().clone();
-    rdr.records()
-        .map(|r| {
-            let r = r.unwrap();
-            h.iter()
-                .zip(r.iter())
-                .map(|(a, b)| (a.to_string(), b.to_string()))
-                .collect()
-        })
-        .collect()
-}
-
 #[test]
 fn batch_results_match_truth_and_survive_bad_inputs() {
     let tmp = tempfile::tempdir().unwrap();
@@ -212,7 +200,7 @@ fn batch_results_match_truth_and_survive_bad_inputs() {
     .unwrap();
     let out1 = tmp.path().join("out1");
     run_batch(&inputs, Some(sheet.clone()), &out1, 1);
-    let rows = read_csv(&out1.join("results.csv"));
+    let rows = common::csv_rows(&out1.join("results.csv"));
     assert_eq!(rows.len(), 5, "one row per FCS input, notes.txt skipped");
     let names: Vec<&str> = rows.iter().map(|r| r["file"].as_str()).collect();
     assert_eq!(
@@ -276,7 +264,7 @@ fn batch_results_match_truth_and_survive_bad_inputs() {
     );
 
     // populations.csv: five populations + root for each good file.
-    let pops = read_csv(&out1.join("populations.csv"));
+    let pops = common::csv_rows(&out1.join("populations.csv"));
     let a01: Vec<_> = pops.iter().filter(|r| r["file"] == "A01.fcs").collect();
     assert_eq!(a01.len(), 6);
     assert_eq!(a01[5]["path"], "/time_ok/cells/lymph/nk");
@@ -308,6 +296,6 @@ fn batch_results_match_truth_and_survive_bad_inputs() {
     std::fs::copy(inputs.join("A01.fcs"), clean.join("A01.fcs")).unwrap();
     let out3 = tmp.path().join("out3");
     run_batch(&clean, Some(sheet), &out3, 2);
-    let clean_rows = read_csv(&out3.join("results.csv"));
+    let clean_rows = common::csv_rows(&out3.join("results.csv"));
     assert_eq!(clean_rows[0], rows[0]);
 }

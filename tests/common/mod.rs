@@ -83,3 +83,33 @@ pub fn run_python(py: &Path, script: &Path, args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// Runs the `nkflow` binary of this build; panics with its stderr when it
+/// fails (the integration tests drive the CLI exactly as a user does).
+pub fn nkflow(args: &[&str]) -> std::process::Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_nkflow"))
+        .args(args)
+        .output()
+        .expect("spawn nkflow");
+    assert!(
+        out.status.success(),
+        "nkflow {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A CSV file (results.csv, populations.csv …) as rows of column → value.
+pub fn csv_rows(path: &Path) -> Vec<std::collections::BTreeMap<String, String>> {
+    let mut rdr = csv::Reader::from_path(path).expect("open CSV");
+    let h = rdr.headers().expect("CSV header").clone();
+    rdr.records()
+        .map(|r| {
+            let r = r.expect("CSV record");
+            h.iter()
+                .zip(r.iter())
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
+        })
+        .collect()
+}
