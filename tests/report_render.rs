@@ -340,3 +340,57 @@ fn large_batches_get_relative_per_sample_pages() {
         assert_eq!(p.matches("<img").count(), 5);
     }
 }
+
+#[test]
+fn a_rerun_removes_the_previous_reports_plots_and_pages() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = synthetic(1_500, 12);
+    let write = |names: &[&str], split_over: usize| {
+        let builder = ReportBuilder::new(ReportOptions {
+            split_over,
+            ..Default::default()
+        })
+        .unwrap();
+        for (k, name) in names.iter().enumerate() {
+            builder.add(&sample_report(name, k, &s));
+        }
+        builder.finish(tmp.path(), &BatchInfo::default()).unwrap()
+    };
+    let first = write(&["OLD1.fcs", "KEEP.fcs"], 1);
+    assert!(first.pages.len() == 2 && !first.pngs.is_empty());
+    // Something of the user's in plots/ is not ours to delete.
+    let notes = tmp.path().join("plots").join("notes.txt");
+    std::fs::write(&notes, "mine").unwrap();
+    let second = write(&["KEEP.fcs"], 50);
+    let mut on_disk = Vec::new();
+    for dir in [tmp.path().join("plots"), tmp.path().join("report")] {
+        for e in walk(&dir) {
+            if e.extension().is_some_and(|x| x == "png" || x == "html") {
+                on_disk.push(e);
+            }
+        }
+    }
+    on_disk.sort();
+    let mut want = second.pngs.clone();
+    want.extend(second.pages.iter().cloned());
+    want.sort();
+    assert_eq!(on_disk, want, "only this report's plots and pages remain");
+    assert!(!second.pngs.is_empty() && second.pages.is_empty());
+    assert!(notes.exists());
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in rd {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

@@ -239,6 +239,10 @@ impl ReportBuilder {
                 &plots_dir.join("cohort"),
                 cohort.iter().chain(flowsom.as_ref()),
             )?);
+            // A rerun into the same OUTDIR must not leave an earlier batch's
+            // plots beside this one's: a tech browsing plots/ would sign off
+            // pictures of files that are no longer in the report.
+            remove_stale(&plots_dir, &pngs, "png")?;
         }
         let split = samples.len() > self.options.split_over;
         let mut pages = Vec::new();
@@ -257,6 +261,7 @@ impl ReportBuilder {
                 .collect::<Result<_, ReportError>>()?;
             pages = written;
         }
+        remove_stale(&outdir.join("report"), &pages, "html")?;
         let doc = html::main_page(&samples, &slugs, batch, &cohort, flowsom.as_ref(), split);
         let html_path = outdir.join("report.html");
         write_atomic(&html_path, doc.as_bytes())?;
@@ -266,6 +271,44 @@ impl ReportBuilder {
             pngs,
         })
     }
+}
+
+/// Removes the `*.ext` files under `dir` (and one level of subfolders) that
+/// this report did not write, then any subfolder left empty. Only files of
+/// the report's own kind are touched; a missing `dir` is fine.
+fn remove_stale(dir: &Path, keep: &[PathBuf], ext: &str) -> Result<(), ReportError> {
+    let io = |path: &Path, source| ReportError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let keep: std::collections::HashSet<&Path> = keep.iter().map(PathBuf::as_path).collect();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    let mut folders = vec![dir.to_path_buf()];
+    for e in entries.flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            folders.push(e.path());
+        }
+    }
+    for folder in &folders {
+        let Ok(entries) = std::fs::read_dir(folder) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            let ours = path.extension().is_some_and(|x| x == ext)
+                && e.file_type().is_ok_and(|t| t.is_file());
+            if ours && !keep.contains(path.as_path()) {
+                std::fs::remove_file(&path).map_err(|err| io(&path, err))?;
+            }
+        }
+    }
+    for folder in folders.iter().skip(1) {
+        // Fails when something is left in it: then it stays.
+        let _ = std::fs::remove_dir(folder);
+    }
+    Ok(())
 }
 
 fn create_dir(dir: &Path) -> Result<(), ReportError> {
