@@ -330,6 +330,23 @@ pub struct FlowSom {
     training_table: SampleTable,
 }
 
+/// What every training entry point refuses before touching data: invalid
+/// parameters, no markers, no samples.
+fn check_request(
+    params: &FlowSomParams,
+    markers: &[&str],
+    n_samples: usize,
+) -> Result<(), ClusterError> {
+    params.validate()?;
+    if markers.is_empty() {
+        return Err(ClusterError::NoMarkers);
+    }
+    if n_samples == 0 {
+        return Err(ClusterError::NoSamples);
+    }
+    Ok(())
+}
+
 impl FlowSom {
     /// Trains one map on the clustered events of all `inputs` (or an even
     /// seeded subsample of them, see [`FlowSomParams::train_events`]) and
@@ -339,13 +356,7 @@ impl FlowSom {
         markers: &[&str],
         params: &FlowSomParams,
     ) -> Result<FlowSom, ClusterError> {
-        params.validate()?;
-        if markers.is_empty() {
-            return Err(ClusterError::NoMarkers);
-        }
-        if inputs.is_empty() {
-            return Err(ClusterError::NoSamples);
-        }
+        check_request(params, markers, inputs.len())?;
         let markers: Vec<String> = markers.iter().map(|m| m.to_string()).collect();
         let resolved = inputs
             .iter()
@@ -368,13 +379,7 @@ impl FlowSom {
         markers: &[&str],
         params: &FlowSomParams,
     ) -> Result<FlowSom, ClusterError> {
-        params.validate()?;
-        if markers.is_empty() {
-            return Err(ClusterError::NoMarkers);
-        }
-        if samples.is_empty() {
-            return Err(ClusterError::NoSamples);
-        }
+        check_request(params, markers, samples.len())?;
         let dim = markers.len();
         let mut sources = Vec::with_capacity(samples.len());
         for s in samples {
