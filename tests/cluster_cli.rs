@@ -5,17 +5,11 @@
 use std::path::Path;
 use std::process::Command;
 
+mod common;
+
+/// Runs nkflow (failing the test if it fails) and returns its stdout.
 fn nkflow(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_nkflow"))
-        .args(args)
-        .output()
-        .expect("run nkflow");
-    assert!(
-        out.status.success(),
-        "nkflow {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    String::from_utf8_lossy(&common::nkflow(args).stdout).into_owned()
 }
 
 fn read(dir: &Path, name: &str) -> Vec<u8> {
@@ -26,18 +20,7 @@ fn read(dir: &Path, name: &str) -> Vec<u8> {
 fn cluster_outputs_are_identical_for_thread_counts_and_reruns() {
     let tmp = tempfile::tempdir().unwrap();
     let cohort = tmp.path().join("cohort");
-    let c = cohort.to_string_lossy().into_owned();
-    nkflow(&[
-        "simulate",
-        "-o",
-        &c,
-        "--samples",
-        "2",
-        "--events",
-        "20000",
-        "--seed",
-        "5",
-    ]);
+    common::simulate(&cohort, 5, 2, 20000, &[]);
     let mut fcs: Vec<String> = std::fs::read_dir(&cohort)
         .unwrap()
         .filter_map(|e| e.ok())
@@ -111,8 +94,8 @@ fn cluster_outputs_are_identical_for_thread_counts_and_reruns() {
 #[test]
 fn unknown_marker_is_reported_with_the_file() {
     let tmp = tempfile::tempdir().unwrap();
-    let c = tmp.path().join("c").to_string_lossy().into_owned();
-    nkflow(&["simulate", "-o", &c, "--samples", "1", "--events", "2000"]);
+    let c = tmp.path().join("c");
+    common::simulate(&c, 5, 1, 2000, &[]);
     let f = std::fs::read_dir(&c)
         .unwrap()
         .filter_map(|e| e.ok())

@@ -128,19 +128,7 @@ fn flowio_written_cohort_matches_truth() {
     let sim = tmp.path().join("sim");
     let lab = tmp.path().join("lab2");
     let out = tmp.path().join("out");
-    nkflow(&[
-        "simulate",
-        "-o",
-        sim.to_str().unwrap(),
-        "--seed",
-        "23",
-        "--samples",
-        "8",
-        "--events",
-        "40000",
-        "--clog-fraction",
-        "0.3",
-    ]);
+    common::simulate(&sim, 23, 8, 40000, &["--clog-fraction", "0.3"]);
     let script = common::repo_root().join("tests/pipeline_flowio_cohort.py");
     let summary: serde_json::Value = serde_json::from_str(&common::run_python(
         &py,
@@ -237,17 +225,7 @@ fn lines_of<'a>(text: &'a str, file: &str) -> Vec<&'a str> {
 fn bad_batch_leaves_good_rows_identical() {
     let tmp = tempfile::tempdir().unwrap();
     let sim = tmp.path().join("sim");
-    nkflow(&[
-        "simulate",
-        "-o",
-        sim.to_str().unwrap(),
-        "--seed",
-        "41",
-        "--samples",
-        "7",
-        "--events",
-        "30000",
-    ]);
+    common::simulate(&sim, 41, 7, 30000, &[]);
     let sheet_text = std::fs::read_to_string(sim.join("samplesheet.csv")).unwrap();
     let names: Vec<String> = truth(&sim.join("truth.json"))["files"]
         .as_object()

@@ -13,19 +13,7 @@ fn simulated_cohort_on_disk_matches_truth_and_gates_reapply() {
     let sim = tmp.path().join("sim");
     let out = tmp.path().join("out");
     let s = sim.to_str().unwrap();
-    common::nkflow(&[
-        "simulate",
-        "-o",
-        s,
-        "--seed",
-        "31",
-        "--samples",
-        "8",
-        "--events",
-        "60000",
-        "--clog-fraction",
-        "0.3",
-    ]);
+    common::simulate(&sim, 31, 8, 60000, &["--clog-fraction", "0.3"]);
     let preset = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/nk-day30.json");
     let sheet = sim.join("samplesheet.csv");
     common::nkflow(&[

@@ -33,17 +33,7 @@ fn population_export_matches_run_counts_and_source_values() {
     let sim = tmp.path().join("sim");
     let out = tmp.path().join("out");
     let s = sim.to_str().unwrap();
-    common::nkflow(&[
-        "simulate",
-        "-o",
-        s,
-        "--seed",
-        "41",
-        "--samples",
-        "3",
-        "--events",
-        "40000",
-    ]);
+    common::simulate(&sim, 41, 3, 40000, &[]);
     let preset = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/nk-day30.json");
     let preset = preset.to_str().unwrap();
     common::nkflow(&["run", preset, s, "-o", out.to_str().unwrap()]);

@@ -127,17 +127,7 @@ fn gatingml_gates_in_a_pipeline_match_nkflow_gate() {
     let sim = tmp.path().join("sim");
     let out = tmp.path().join("out");
     let s = sim.to_str().unwrap();
-    common::nkflow(&[
-        "simulate",
-        "-o",
-        s,
-        "--seed",
-        "51",
-        "--samples",
-        "3",
-        "--events",
-        "40000",
-    ]);
+    common::simulate(&sim, 51, 3, 40000, &[]);
     // The pipeline in its own folder; gates.xml beside it (relative path).
     let pdir = tmp.path().join("pipe");
     std::fs::create_dir_all(&pdir).unwrap();
@@ -280,17 +270,7 @@ fn gatingml_subtree_import() {
     let sim = tmp.path().join("sim");
     let out = tmp.path().join("out");
     let s = sim.to_str().unwrap();
-    common::nkflow(&[
-        "simulate",
-        "-o",
-        s,
-        "--seed",
-        "52",
-        "--samples",
-        "2",
-        "--events",
-        "40000",
-    ]);
+    common::simulate(&sim, 52, 2, 40000, &[]);
     std::fs::write(tmp.path().join("gates.xml"), GATES_XML).unwrap();
     let pfile = tmp.path().join("p.json");
     std::fs::write(

@@ -198,20 +198,24 @@ impl ClusterSpec {
     }
 }
 
-/// What the worker keeps of one file (pass 1).
-#[derive(Debug)]
-struct FileRows {
-    /// Row-major `f32`, one row per clustered event, markers in spec order.
-    rows: Vec<f32>,
+/// One file's clustered events exactly as the cluster stage trains on and
+/// maps them (pass 1): what the worker keeps of a file, and what
+/// [`preprocess_file`] returns so that a comparison (e.g. Python flowsom in
+/// `benches/cluster_nk_peer.rs`) can start from the identical matrix.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileRows {
+    /// Row-major `f32`, one row per clustered event, markers in spec order,
+    /// each marker logicle-transformed (see [`preprocess`]).
+    pub rows: Vec<f32>,
     /// Event index of each row in the file.
-    events: Vec<u32>,
+    pub events: Vec<u32>,
     /// Whether each row's event lies in the scored population.
-    scored: Vec<bool>,
+    pub scored: Vec<bool>,
     /// Events of the scored population in the whole file (those outside the
     /// clustered population count as misses).
-    scored_total: usize,
+    pub scored_total: usize,
     /// Events in the file.
-    n_events: usize,
+    pub n_events: usize,
 }
 
 /// One file's clustering, attached to its result for the sinks (pass 2).
@@ -280,71 +284,75 @@ impl ClusterStage {
             "batch_dependent": "one map is trained on an even subsample of all files of this batch: clusters.csv, assignments/ and the columns listed in batch_dependent_columns change when the batch changes; every other output is a function of its file alone",
         })
     }
+}
 
-    /// Pass 1, in the worker: the clustered population's transformed rows.
-    fn collect(&self, gated: &Gated) -> Result<FileRows, String> {
-        let spec = &self.spec;
-        let n = gated.compensated.n_events();
-        if u32::try_from(n).is_err() {
-            return Err(format!(
-                "{n} events are more than the clustering stage's 2^32 per file"
-            ));
-        }
-        let pop = gated.population(&spec.population).ok_or_else(|| {
-            format!(
-                "population {:?} was not evaluated for this file",
-                spec.population
-            )
-        })?;
-        let mut columns = Vec::with_capacity(spec.markers.len());
-        for m in &spec.markers {
-            let values = panel_column(gated, m)
-                .ok_or_else(|| format!("marker {m:?} is not in this file's panel"))?;
-            columns.push(values);
-        }
-        let events: Vec<u32> = pop
-            .members
-            .iter()
-            .enumerate()
-            .filter(|(_, &m)| m)
-            .map(|(i, _)| i as u32)
-            .collect();
-        let mut rows = Vec::new();
-        preprocess::transformed_rows(&columns, &events, &mut rows).map_err(|(j, e)| {
-            format!(
-                "marker {:?}: logicle estimate failed: {e}",
-                spec.markers.get(j).map_or("", String::as_str)
-            )
-        })?;
-        let dim = spec.markers.len();
-        if let Some(k) = rows.iter().position(|v| !v.is_finite()) {
-            return Err(format!(
-                "event {} has a non-finite {} value after the logicle transform; FlowSOM needs finite values",
-                events.get(k / dim).copied().unwrap_or(0),
-                spec.markers.get(k % dim).map_or("", String::as_str)
-            ));
-        }
-        let (scored, scored_total) = match &spec.score {
-            Some(s) => {
-                let p = gated
-                    .population(s)
-                    .ok_or_else(|| format!("population {s:?} was not evaluated for this file"))?;
-                let scored = events
-                    .iter()
-                    .map(|&i| p.members.get(i as usize).copied().unwrap_or(false))
-                    .collect();
-                (scored, p.count)
-            }
-            None => (Vec::new(), 0),
-        };
-        Ok(FileRows {
-            rows,
-            events,
-            scored,
-            scored_total,
-            n_events: n,
-        })
+/// Pass 1 of the cluster stage, for one gated file: the clustered
+/// population's events transformed per marker (logicle estimated on the
+/// file, see [`preprocess`]) as row-major `f32` rows, with their event
+/// indices and scored-population membership. The stage calls exactly this,
+/// so its result is the matrix the batch's map is trained on and maps.
+/// Errors are one sentence naming the marker or population.
+pub fn preprocess_file(spec: &ClusterSpec, gated: &Gated) -> Result<FileRows, String> {
+    let n = gated.compensated.n_events();
+    if u32::try_from(n).is_err() {
+        return Err(format!(
+            "{n} events are more than the clustering stage's 2^32 per file"
+        ));
     }
+    let pop = gated.population(&spec.population).ok_or_else(|| {
+        format!(
+            "population {:?} was not evaluated for this file",
+            spec.population
+        )
+    })?;
+    let mut columns = Vec::with_capacity(spec.markers.len());
+    for m in &spec.markers {
+        let values = panel_column(gated, m)
+            .ok_or_else(|| format!("marker {m:?} is not in this file's panel"))?;
+        columns.push(values);
+    }
+    let events: Vec<u32> = pop
+        .members
+        .iter()
+        .enumerate()
+        .filter(|(_, &m)| m)
+        .map(|(i, _)| i as u32)
+        .collect();
+    let mut rows = Vec::new();
+    preprocess::transformed_rows(&columns, &events, &mut rows).map_err(|(j, e)| {
+        format!(
+            "marker {:?}: logicle estimate failed: {e}",
+            spec.markers.get(j).map_or("", String::as_str)
+        )
+    })?;
+    let dim = spec.markers.len();
+    if let Some(k) = rows.iter().position(|v| !v.is_finite()) {
+        return Err(format!(
+            "event {} has a non-finite {} value after the logicle transform; FlowSOM needs finite values",
+            events.get(k / dim).copied().unwrap_or(0),
+            spec.markers.get(k % dim).map_or("", String::as_str)
+        ));
+    }
+    let (scored, scored_total) = match &spec.score {
+        Some(s) => {
+            let p = gated
+                .population(s)
+                .ok_or_else(|| format!("population {s:?} was not evaluated for this file"))?;
+            let scored = events
+                .iter()
+                .map(|&i| p.members.get(i as usize).copied().unwrap_or(false))
+                .collect();
+            (scored, p.count)
+        }
+        None => (Vec::new(), 0),
+    };
+    Ok(FileRows {
+        rows,
+        events,
+        scored,
+        scored_total,
+        n_events: n,
+    })
 }
 
 /// A panel marker's compensated values (marker names match case-insensitively,
@@ -379,7 +387,7 @@ impl Stage for ClusterStage {
         gated: &Gated,
         result: &mut SampleResult,
     ) -> Result<(), String> {
-        let rows = self.collect(gated)?;
+        let rows = preprocess_file(&self.spec, gated)?;
         result.artifacts.insert(STAGE.to_string(), Arc::new(rows));
         Ok(())
     }

@@ -113,3 +113,28 @@ pub fn csv_rows(path: &Path) -> Vec<std::collections::BTreeMap<String, String>> 
         })
         .collect()
 }
+
+/// Writes a simulated cohort into `dir` with `nkflow simulate` (FCS files,
+/// samplesheet.csv, truth.json); `extra` adds options such as
+/// `--clog-fraction 0.3` or `--hla`.
+pub fn simulate(dir: &Path, seed: u64, samples: usize, events: usize, extra: &[&str]) {
+    let (seed, samples, events) = (seed.to_string(), samples.to_string(), events.to_string());
+    let mut args = vec![
+        "simulate",
+        "-o",
+        dir.to_str().expect("UTF-8 temp path"),
+        "--seed",
+        &seed,
+        "--samples",
+        &samples,
+        "--events",
+        &events,
+    ];
+    args.extend_from_slice(extra);
+    nkflow(&args);
+}
+
+/// A bundled preset, `pipelines/<name>.json`.
+pub fn preset(name: &str) -> PathBuf {
+    repo_root().join("pipelines").join(format!("{name}.json"))
+}
