@@ -56,6 +56,22 @@ impl GatingStrategy {
         events: &EventMatrix,
         spillover: Option<&Matrix>,
     ) -> Result<GatingResults, GatingError> {
+        self.gate_events_with(events, spillover, None)
+    }
+
+    /// As [`GatingStrategy::gate_events`], with the `FCS`-compensated events
+    /// already at hand (`fcs_compensated`, used when `spillover` is given):
+    /// a caller that compensated the file itself need not pay for it twice.
+    /// Its columns are looked up by name like the ones `spillover.compensate`
+    /// would make, so it must hold the same values for every detector (the
+    /// in-place and out-of-place compensations agree bit for bit); columns
+    /// outside the matrix may be present and must equal `events`' ones.
+    pub fn gate_events_with(
+        &self,
+        events: &EventMatrix,
+        spillover: Option<&Matrix>,
+        fcs_compensated: Option<&EventMatrix>,
+    ) -> Result<GatingResults, GatingError> {
         let order = self.validate()?;
         let n = events.n_events();
 
@@ -66,13 +82,17 @@ impl GatingStrategy {
                 comp_refs.insert(canonical(&d.compensation, spillover));
             }
         }
-        let mut compensated: HashMap<CompensationRef, EventMatrix> = HashMap::new();
+        let mut compensated: HashMap<CompensationRef, Cow<'_, EventMatrix>> = HashMap::new();
         for c in comp_refs {
             let (id, matrix) = match &c {
                 CompensationRef::Uncompensated => continue,
-                CompensationRef::Fcs => match spillover {
-                    Some(m) => ("FCS", m),
-                    None => continue,
+                CompensationRef::Fcs => match (spillover, fcs_compensated) {
+                    (Some(_), Some(done)) => {
+                        compensated.insert(c, Cow::Borrowed(done));
+                        continue;
+                    }
+                    (Some(m), None) => ("FCS", m),
+                    (None, _) => continue,
                 },
                 CompensationRef::Matrix(id) => match self.matrix(id) {
                     Some(m) => (id.as_str(), m),
@@ -85,7 +105,7 @@ impl GatingStrategy {
                     matrix: id.to_string(),
                     source,
                 })?;
-            compensated.insert(c, out);
+            compensated.insert(c, Cow::Owned(out));
         }
         let ctx = ColumnContext {
             events,
@@ -235,7 +255,7 @@ fn canonical_dimension(d: &Dimension, spillover: Option<&Matrix>) -> Dimension {
 struct ColumnContext<'a> {
     events: &'a EventMatrix,
     spillover: Option<&'a Matrix>,
-    compensated: &'a HashMap<CompensationRef, EventMatrix>,
+    compensated: &'a HashMap<CompensationRef, Cow<'a, EventMatrix>>,
     strategy: &'a GatingStrategy,
 }
 

@@ -181,6 +181,110 @@ pub fn median_in_place(v: &mut Vec<f64>) -> Option<f64> {
     }
 }
 
+/// The median of the finite `values[i]` for `i` in `idx` (`None` when there
+/// are none) — exactly [`median`] of those values, without gathering and
+/// selecting all of them: a strided sample of the keys brackets the middle,
+/// one pass counts the keys below the bracket and keeps only those inside,
+/// and the selection runs on that small remainder. When the bracket misses
+/// the middle (unlikely, and detected by the counts) every key is selected
+/// as [`median_in_place`] does. `buf` is scratch space, reused across calls.
+pub fn median_at(values: &[f64], idx: &[usize], buf: &mut Vec<u64>) -> Option<f64> {
+    const SAMPLE: usize = 1024;
+    // Half-width of the bracket in sample ranks: ~4 standard deviations of
+    // the sample median's rank (√SAMPLE / 2 = 16).
+    const HALF: usize = 64;
+    let gather_all = |buf: &mut Vec<u64>| {
+        buf.clear();
+        buf.extend(
+            idx.iter()
+                .filter_map(|&i| values.get(i).copied())
+                .filter(|x| x.is_finite())
+                .map(total_key),
+        );
+    };
+    let n = idx.len();
+    if n < 8 * SAMPLE {
+        gather_all(buf);
+        return median_of_keys(buf);
+    }
+    let step = n / SAMPLE;
+    buf.clear();
+    buf.extend(
+        (0..SAMPLE)
+            .filter_map(|j| idx.get(j * step).and_then(|&i| values.get(i).copied()))
+            .filter(|x| x.is_finite())
+            .map(total_key),
+    );
+    let ns = buf.len();
+    if ns <= 2 * HALF + 1 {
+        gather_all(buf);
+        return median_of_keys(buf);
+    }
+    let (a, b) = (ns / 2 - HALF, ns / 2 + HALF);
+    let (_, lo, upper) = buf.select_nth_unstable(a);
+    let lo = *lo;
+    let (_, hi, _) = upper.select_nth_unstable(b - a - 1);
+    let hi = *hi;
+    // One pass: count the finite keys below the bracket and keep the ones
+    // inside it (written unconditionally, kept by advancing `len`, so the
+    // loop has no data-dependent branch).
+    buf.clear();
+    buf.resize(n, 0);
+    let (mut finite, mut below, mut len) = (0usize, 0usize, 0usize);
+    for &i in idx {
+        let Some(&x) = values.get(i) else { continue };
+        if !x.is_finite() {
+            continue;
+        }
+        let k = total_key(x);
+        finite += 1;
+        below += usize::from(k < lo);
+        if let Some(slot) = buf.get_mut(len) {
+            *slot = k;
+        }
+        len += usize::from(k >= lo && k <= hi);
+    }
+    if finite == 0 {
+        return None;
+    }
+    let upper_mid = finite / 2;
+    let lower_mid = if finite % 2 == 1 {
+        upper_mid
+    } else {
+        upper_mid - 1
+    };
+    if below > lower_mid || upper_mid >= below + len {
+        gather_all(buf);
+        return median_of_keys(buf);
+    }
+    let s = &mut buf[..len];
+    let (_, m, rest) = s.select_nth_unstable(lower_mid - below);
+    let m = from_total_key(*m);
+    if finite % 2 == 1 {
+        Some(m)
+    } else {
+        let above = rest.iter().copied().min().map(from_total_key)?;
+        Some((m + above) / 2.0)
+    }
+}
+
+/// The median of finite values' [`total_key`]s (reordered in place).
+fn median_of_keys(keys: &mut [u64]) -> Option<f64> {
+    let n = keys.len();
+    if n == 0 {
+        return None;
+    }
+    let mid = n / 2;
+    let (lower, m, _) = keys.select_nth_unstable(mid);
+    let m = from_total_key(*m);
+    if n % 2 == 1 {
+        Some(m)
+    } else {
+        let below = lower.iter().copied().max().map(from_total_key)?;
+        Some((below + m) / 2.0)
+    }
+}
+
 /// An unsigned key whose integer order is `f64::total_cmp`'s order
 /// (negative values bit-flipped, positive ones with the sign bit set).
 pub fn total_key(x: f64) -> u64 {
@@ -282,6 +386,50 @@ mod tests {
                 "n = {n}"
             );
         }
+    }
+    #[test]
+    fn median_at_equals_median_of_the_gathered_values() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(10);
+        let d = Normal::new(300.0, 1e3).unwrap();
+        let mut buf = Vec::new();
+        for n in [0usize, 1, 2, 3, 8191, 8192, 8193, 50_000, 50_001] {
+            let mut v: Vec<f64> = (0..n + 100).map(|_| d.sample(&mut rng)).collect();
+            if n > 10 {
+                v[3] = f64::NAN;
+                v[5] = f64::INFINITY;
+                v[8] = -0.0;
+                v[9] = 0.0;
+            }
+            // Every index, every other one, and a sorted input (the strided
+            // sample then brackets the middle badly only by bad luck).
+            let all: Vec<usize> = (0..n).collect();
+            let odd: Vec<usize> = (0..n).filter(|i| i % 2 == 1).collect();
+            for idx in [&all, &odd] {
+                let gathered: Vec<f64> = idx.iter().map(|&i| v[i]).collect();
+                assert_eq!(
+                    median_at(&v, idx, &mut buf).map(f64::to_bits),
+                    median(&gathered).map(f64::to_bits),
+                    "n = {n}"
+                );
+            }
+            let mut sorted = v.clone();
+            sorted.sort_unstable_by(f64::total_cmp);
+            let gathered: Vec<f64> = all.iter().map(|&i| sorted[i]).collect();
+            assert_eq!(
+                median_at(&sorted, &all, &mut buf).map(f64::to_bits),
+                median(&gathered).map(f64::to_bits),
+                "sorted, n = {n}"
+            );
+        }
+        // A bracket that misses (all sampled positions hold one value, the
+        // middle is elsewhere) falls back to the full selection.
+        let n = 20_000;
+        let step = n / 1024;
+        let v: Vec<f64> = (0..n)
+            .map(|i| if i % step == 0 { 5.0 } else { i as f64 })
+            .collect();
+        let all: Vec<usize> = (0..n).collect();
+        assert_eq!(median_at(&v, &all, &mut buf), median(&v));
     }
     use rand::SeedableRng;
     use rand_distr::{Distribution, Normal};

@@ -359,7 +359,10 @@ pub fn applied_gates(g: &Gated) -> Vec<crate::pipeline::result::AppliedGate> {
 /// than a silently different count.
 fn evaluate_with_engine(g: &mut Gated) -> Result<(), EngineError> {
     let strategy = super::export::to_strategy(&applied_gates(g))?;
-    let results = strategy.gate_events(&g.uncompensated, g.matrix.as_ref())?;
+    // The events are compensated already (the same kernel, so the same
+    // bits): the engine borrows them instead of compensating a second time.
+    let results =
+        strategy.gate_events_with(&g.uncompensated, g.matrix.as_ref(), Some(&g.compensated))?;
     for pop in g.populations.iter_mut().skip(1) {
         let Some(r) = results.get(&pop.id) else {
             return Err(EngineError::Mismatch {

@@ -13,7 +13,7 @@
 use serde::Serialize;
 
 use super::definition::{AbsoluteSpec, ColumnSpec, Pipeline, QcRule, Stat, ROOT};
-use super::density::{median, median_in_place};
+use super::density::{median, median_at};
 use super::engine::Gated;
 
 /// Numbers from the samplesheet row and the file that absolute counts need.
@@ -125,6 +125,7 @@ pub fn population_stats(
     let total = gated.population(ROOT).map_or(0, |r| r.count);
     let mut abs_flag = None;
     let mut out: Vec<PopulationStats> = Vec::new();
+    let mut scratch = Vec::new();
     for pop in &gated.populations {
         let parent_count = pop
             .parent
@@ -165,15 +166,9 @@ pub fn population_stats(
                     .enumerate()
                     .filter_map(|(i, &k)| k.then_some(i))
                     .collect();
-                let mut sel = Vec::with_capacity(idx.len());
                 markers
                     .iter()
-                    .map(|m| {
-                        let v = gated.marker_values(m)?;
-                        sel.clear();
-                        sel.extend(idx.iter().filter_map(|&i| v.get(i).copied()));
-                        median_in_place(&mut sel)
-                    })
+                    .map(|m| median_at(gated.marker_values(m)?, &idx, &mut scratch))
                     .collect()
             }
         };
