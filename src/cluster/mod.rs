@@ -279,11 +279,7 @@ impl<'a> ClusterInput<'a> {
                     marker: marker.clone(),
                     available: events.names().join(", "),
                 })?;
-            let mask = self.mask;
-            let bad = col.par_iter().enumerate().find_first(|&(i, v)| {
-                !v.is_finite() && mask.map_or(true, |m| m.get(i).copied().unwrap_or(false))
-            });
-            if let Some((event, &value)) = bad {
+            if let Some((event, value)) = first_non_finite(col, self.mask) {
                 return Err(ClusterError::NonFinite {
                     sample: self.name.to_string(),
                     event,
@@ -300,6 +296,29 @@ impl<'a> ClusterInput<'a> {
             position,
         })
     }
+}
+
+/// Values checked per parallel task for non-finite values.
+const CHECK_CHUNK: usize = 1 << 16;
+
+/// The first non-finite value of `col` among the events in `mask`, if any.
+/// Chunks of finite values (the normal case) are cleared by one branch-free
+/// pass that vectorises; only a chunk holding a NaN or infinity is searched
+/// event by event.
+fn first_non_finite(col: &[f64], mask: Option<&[bool]>) -> Option<(usize, f64)> {
+    col.par_chunks(CHECK_CHUNK)
+        .enumerate()
+        .find_map_first(|(c, chunk)| {
+            if chunk.iter().fold(true, |ok, v| ok & v.is_finite()) {
+                return None;
+            }
+            let start = c * CHECK_CHUNK;
+            chunk.iter().enumerate().find_map(|(o, &v)| {
+                let i = start + o;
+                let clustered = mask.map_or(true, |m| m.get(i).copied().unwrap_or(false));
+                (!v.is_finite() && clustered).then_some((i, v))
+            })
+        })
 }
 
 /// One sample as row-major `f32` rows of its clustered events.

@@ -22,39 +22,41 @@
 //! 10 markers), far below the cost of waking a second thread. So training
 //! runs the exact R algorithm on one thread and is made fast instead:
 //! - events as `f32`, row-major (one event = one 40-byte row);
-//! - codes transposed ("lanes": per marker, all nodes side by side), so the
-//!   distance to every code and the neighbourhood update are straight
-//!   vector loops over nodes;
+//! - codes in blocks of 16 nodes ([`CodeBook`]): per marker, 16 nodes side
+//!   by side, so the distance to 16 codes and their update are one AVX-512
+//!   operation per marker; each lane keeps its own running minimum and one
+//!   reduction per step picks the winner;
 //! - the event of step `t + PREFETCH` is drawn early and its row
 //!   prefetched, hiding the cache miss of a random row of a 40 MB matrix
 //!   (the random stream is the same; it is only consumed earlier), and the
 //!   matrix is put on transparent huge pages (`training.rs`) so the row's
 //!   page walk is short;
-//! - late in training, when the neighbourhood is a handful of nodes, only
-//!   those nodes are touched.
+//! - only the blocks that hold a node of the neighbourhood are updated
+//!   (late in training one or two of the seven);
+//! - R's `change` (summed `|x − code|` of a pass, for the early stop) is
+//!   summed only until it reaches 1: the sum only grows, so the rest of the
+//!   pass cannot change the decision.
 //!
 //! Determinism follows for free: one thread, one seeded ChaCha stream. The
 //! parallel part — mapping every event to its nearest code — is a pure
 //! per-event function, so any thread count gives identical results.
 //!
-//! Every code update is the same sequence of `f32` operations whichever path
-//! does it (Rust never fuses `a * b + c` into an FMA on its own), so the
-//! dense and sparse update paths agree bit for bit.
+//! The AVX-512 kernel and the portable one (used elsewhere, and compiled
+//! for AVX2 where present) do, per node, the same `f32` operations in the
+//! same order with no fused multiply-add, so they find the same winners and
+//! make the same codes; a unit test runs both. Nodes outside the
+//! neighbourhood are moved by `(x − code) · 0`, which leaves their value
+//! as it was.
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-/// Nodes processed per vector step; the lane layout pads to a multiple.
-const LANE_PAD: usize = 16;
 /// How many steps ahead the event row is drawn and prefetched: 32 steps
 /// (a few µs) cover a DRAM miss plus a page walk; at 8 the prefetch
 /// instruction itself still held ~24% of the training samples (perf, 1 M
 /// events), at 32 ~13% (~9% with the matrix on huge pages).
 const PREFETCH: usize = 32;
-/// Neighbourhoods of at most this many nodes are updated node by node;
-/// larger ones by a masked sweep over all lanes.
-const SPARSE_MAX: usize = 16;
 /// Events per parallel mapping task.
 const MAP_CHUNK: usize = 8192;
 
@@ -118,14 +120,26 @@ pub struct SomSettings {
     pub alpha: (f64, f64),
 }
 
-/// Codes stored as lanes: for marker `j`, `lanes` consecutive values, one per
-/// node (padding nodes sit far away so they never win).
+/// Nodes per block: one AVX-512 register of `f32`.
+const BLOCK: usize = 16;
+
+/// One value per node of a block, aligned so that a block is one cache
+/// line and one aligned vector load.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[repr(C, align(64))]
+struct Lanes([f32; BLOCK]);
+
+/// Codes stored in blocks of [`BLOCK`] nodes: block `b` holds, marker by
+/// marker, the values of nodes `16b..16b + 16` side by side. The distance
+/// from an event to 16 codes is then one vector operation per marker, and a
+/// block's codes are one contiguous run (640 bytes for 10 markers) for both
+/// the search and the update. Padding nodes sit far away so they never win.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct CodeBook {
     dim: usize,
     n_nodes: usize,
-    lanes: usize,
-    t: Vec<f32>,
+    /// `n_blocks × dim` lane vectors.
+    blocks: Vec<Lanes>,
 }
 
 /// Where padding lanes sit: far from any transformed value, yet its square
@@ -135,18 +149,18 @@ const PAD_VALUE: f32 = 1.0e15;
 impl CodeBook {
     /// From node-major rows (`n_nodes × dim`).
     pub(crate) fn from_rows(rows: &[f32], n_nodes: usize, dim: usize) -> Self {
-        let lanes = n_nodes.div_ceil(LANE_PAD) * LANE_PAD;
-        let mut t = vec![PAD_VALUE; lanes * dim];
-        for (node, row) in rows.chunks_exact(dim).enumerate().take(n_nodes) {
-            for (j, &v) in row.iter().enumerate() {
-                t[j * lanes + node] = v;
+        let n_blocks = n_nodes.div_ceil(BLOCK);
+        let mut blocks = vec![Lanes([PAD_VALUE; BLOCK]); n_blocks * dim];
+        for (node, row) in rows.chunks_exact(dim.max(1)).enumerate().take(n_nodes) {
+            let (b, l) = (node / BLOCK, node % BLOCK);
+            for (lanes, &v) in blocks[b * dim..].iter_mut().zip(row) {
+                lanes.0[l] = v;
             }
         }
         CodeBook {
             dim,
             n_nodes,
-            lanes,
-            t,
+            blocks,
         }
     }
 
@@ -154,109 +168,368 @@ impl CodeBook {
     pub(crate) fn to_rows(&self) -> Vec<f32> {
         let mut rows = Vec::with_capacity(self.n_nodes * self.dim);
         for node in 0..self.n_nodes {
-            for j in 0..self.dim {
-                rows.push(self.t[j * self.lanes + node]);
-            }
+            let (b, l) = (node / BLOCK, node % BLOCK);
+            let block = self.blocks.get(b * self.dim..(b + 1) * self.dim);
+            rows.extend(block.unwrap_or(&[]).iter().map(|v| v.0[l]));
         }
         rows
     }
 
-    /// The nearest node to `x` (first of equal distances). `scratch` is
-    /// `lanes` long and receives the squared distances.
-    ///
-    /// Blocked by [`LANE_PAD`] nodes: a block's 16 sums stay in registers
-    /// while the markers are added in marker order, so each node's distance
-    /// is the same sequence of operations as a plain scalar loop.
+    /// The nearest node to `x` (first of equal distances), on the widest
+    /// vector unit the CPU has (the same result on each). Mapping calls
+    /// the kernels directly, once per chunk of events.
+    #[cfg(test)]
+    pub(crate) fn nearest(&self, x: &[f32]) -> usize {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if avx512::available() {
+                // SAFETY: the CPU supports AVX-512F (checked just above).
+                return unsafe { avx512::nearest_node(self, x) };
+            }
+        }
+        Portable::nearest(self, x)
+    }
+}
+
+/// The two hot operations of a training step, once in portable Rust and
+/// once in AVX-512 intrinsics. Both do, per node and lane, the same IEEE
+/// `f32` operations in the same order (no fused multiply-add), so they
+/// return the same winners and the same codes.
+trait Kernel {
+    /// The nearest node to `x`: smallest squared Euclidean distance, summed
+    /// marker by marker; the smallest node index among equal distances.
+    fn nearest(book: &CodeBook, x: &[f32]) -> usize;
+
+    /// Moves every node within `thr` grid distance (per `grid_d`) of the
+    /// winner towards `x` by `alpha` (`code += (x − code) · alpha`); only
+    /// blocks `lo..=hi` can hold such nodes. With `TRACK`, returns the
+    /// summed `|x − code|` of the moved nodes (R's `change`), else 0.
+    #[allow(clippy::too_many_arguments)]
+    fn update<const TRACK: bool>(
+        book: &mut CodeBook,
+        x: &[f32],
+        grid_d: &[Lanes],
+        lo: usize,
+        hi: usize,
+        thr: f32,
+        alpha: f32,
+    ) -> f64;
+}
+
+/// Portable Rust; the reference the vector kernel must match.
+struct Portable;
+
+impl Kernel for Portable {
     #[inline(always)]
-    pub(crate) fn nearest(&self, x: &[f32], scratch: &mut [f32]) -> usize {
-        // Per lane: the smallest distance seen and the first block holding
-        // it (strictly smaller wins, so earlier blocks win ties).
-        let mut lane_min = [f32::INFINITY; LANE_PAD];
-        let mut lane_block = [0u32; LANE_PAD];
-        for (b, out) in scratch.chunks_exact_mut(LANE_PAD).enumerate() {
-            let mut acc = [0.0f32; LANE_PAD];
-            for (j, &xj) in x.iter().enumerate() {
-                let off = j * self.lanes + b * LANE_PAD;
-                for (a, &c) in acc.iter_mut().zip(&self.t[off..off + LANE_PAD]) {
-                    let diff = xj - c;
+    fn nearest(book: &CodeBook, x: &[f32]) -> usize {
+        let mut best = [f32::INFINITY; BLOCK];
+        let mut best_node = [0u32; BLOCK];
+        for (b, block) in book.blocks.chunks_exact(book.dim.max(1)).enumerate() {
+            let mut acc = [0.0f32; BLOCK];
+            for (c, &xj) in block.iter().zip(x) {
+                for (a, &cl) in acc.iter_mut().zip(&c.0) {
+                    let diff = xj - cl;
                     *a += diff * diff;
                 }
             }
-            for (((m, blk), o), &a) in lane_min
+            for (l, ((m, nd), &dl)) in best
                 .iter_mut()
-                .zip(lane_block.iter_mut())
-                .zip(out.iter_mut())
+                .zip(best_node.iter_mut())
                 .zip(&acc)
+                .enumerate()
             {
-                *o = a;
-                let better = a < *m;
-                *m = if better { a } else { *m };
-                *blk = if better { b as u32 } else { *blk };
+                // Strictly smaller wins, so earlier blocks keep ties.
+                if dl < *m {
+                    *m = dl;
+                    *nd = (b * BLOCK + l) as u32;
+                }
             }
         }
-        // The first node overall with the smallest distance: among lanes
-        // holding it, the smallest node index.
-        let best = lane_min.iter().copied().fold(f32::INFINITY, f32::min);
-        lane_min
-            .iter()
-            .zip(&lane_block)
-            .enumerate()
-            .filter(|(_, (&m, _))| m == best)
-            .map(|(l, (_, &blk))| blk as usize * LANE_PAD + l)
+        let min = best.iter().copied().fold(f32::INFINITY, f32::min);
+        best.iter()
+            .zip(&best_node)
+            .filter(|(&d, _)| d == min)
+            .map(|(_, &nd)| nd as usize)
             .min()
             .unwrap_or(0)
+    }
+
+    #[inline(always)]
+    fn update<const TRACK: bool>(
+        book: &mut CodeBook,
+        x: &[f32],
+        grid_d: &[Lanes],
+        lo: usize,
+        hi: usize,
+        thr: f32,
+        alpha: f32,
+    ) -> f64 {
+        let dim = book.dim;
+        let mut moved = [0.0f32; BLOCK];
+        for (b, g) in grid_d.iter().enumerate().take(hi + 1).skip(lo) {
+            let Some(block) = book.blocks.get_mut(b * dim..(b + 1) * dim) else {
+                continue;
+            };
+            let mut w = [0.0f32; BLOCK];
+            for (wl, &gl) in w.iter_mut().zip(&g.0) {
+                *wl = if gl <= thr { alpha } else { 0.0 };
+            }
+            for (c, &xj) in block.iter_mut().zip(x) {
+                for ((cl, &wl), mv) in c.0.iter_mut().zip(&w).zip(moved.iter_mut()) {
+                    let diff = xj - *cl;
+                    *cl += diff * wl;
+                    if TRACK && wl != 0.0 {
+                        *mv += diff.abs();
+                    }
+                }
+            }
+        }
+        moved.iter().map(|&m| m as f64).sum()
+    }
+}
+
+/// The AVX-512 kernel: one block of 16 nodes per register. Its intrinsics
+/// are stable since Rust 1.89; older compilers (the crate builds from 1.80)
+/// get the stand-in below and run the portable kernel, with the same
+/// results.
+#[cfg(target_arch = "x86_64")]
+#[rustversion::since(1.89)]
+#[clippy::msrv = "1.89"]
+mod avx512 {
+    use super::{CodeBook, Kernel, Lanes, BLOCK};
+    use std::arch::x86_64::*;
+
+    /// Whether the CPU has AVX-512F.
+    pub(super) fn available() -> bool {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+
+    pub(super) struct Avx512;
+
+    impl Kernel for Avx512 {
+        #[inline(always)]
+        fn nearest(book: &CodeBook, x: &[f32]) -> usize {
+            // SAFETY: `Avx512` is only used from functions compiled for,
+            // and entered after checking, AVX-512F.
+            unsafe { nearest_node(book, x) }
+        }
+
+        #[inline(always)]
+        fn update<const TRACK: bool>(
+            book: &mut CodeBook,
+            x: &[f32],
+            grid_d: &[Lanes],
+            lo: usize,
+            hi: usize,
+            thr: f32,
+            alpha: f32,
+        ) -> f64 {
+            // SAFETY: as above.
+            unsafe { update_nodes::<TRACK>(book, x, grid_d, lo, hi, thr, alpha) }
+        }
+    }
+
+    /// See [`Kernel::nearest`].
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    pub(super) unsafe fn nearest_node(book: &CodeBook, x: &[f32]) -> usize {
+        let dim = book.dim.max(1);
+        let mut best = _mm512_set1_ps(f32::INFINITY);
+        let mut best_node = _mm512_setzero_si512();
+        let mut node = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        let step = _mm512_set1_epi32(BLOCK as i32);
+        for block in book.blocks.chunks_exact(dim) {
+            let mut acc = _mm512_setzero_ps();
+            for (c, &xj) in block.iter().zip(x) {
+                let diff = _mm512_sub_ps(_mm512_set1_ps(xj), _mm512_load_ps(c.0.as_ptr()));
+                acc = _mm512_add_ps(acc, _mm512_mul_ps(diff, diff));
+            }
+            // Strictly smaller wins, so earlier blocks keep ties.
+            let better = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(acc, best);
+            best = _mm512_mask_mov_ps(best, better, acc);
+            best_node = _mm512_mask_mov_epi32(best_node, better, node);
+            node = _mm512_add_epi32(node, step);
+        }
+        let min = _mm512_reduce_min_ps(best);
+        let at_min = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(best, _mm512_set1_ps(min));
+        if at_min.is_power_of_two() {
+            // One lane holds the minimum (the usual case): read its node.
+            let mut nodes = [0u32; BLOCK];
+            _mm512_storeu_si512(nodes.as_mut_ptr().cast(), best_node);
+            return nodes[at_min.trailing_zeros() as usize % BLOCK] as usize;
+        }
+        _mm512_mask_reduce_min_epu32(at_min, best_node) as usize
+    }
+
+    /// See [`Kernel::update`]: weight `alpha` inside, 0 outside, as the
+    /// portable kernel (a blend would become a masked store, which the next
+    /// step's loads cannot forward from).
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn update_nodes<const TRACK: bool>(
+        book: &mut CodeBook,
+        x: &[f32],
+        grid_d: &[Lanes],
+        lo: usize,
+        hi: usize,
+        thr: f32,
+        alpha: f32,
+    ) -> f64 {
+        let dim = book.dim;
+        let thr_v = _mm512_set1_ps(thr);
+        let alpha_v = _mm512_set1_ps(alpha);
+        let mut moved = _mm512_setzero_ps();
+        for (b, g) in grid_d.iter().enumerate().take(hi + 1).skip(lo) {
+            let inside = _mm512_cmp_ps_mask::<_CMP_LE_OQ>(_mm512_load_ps(g.0.as_ptr()), thr_v);
+            let w = _mm512_maskz_mov_ps(inside, alpha_v);
+            let Some(block) = book.blocks.get_mut(b * dim..(b + 1) * dim) else {
+                continue;
+            };
+            for (c, &xj) in block.iter_mut().zip(x) {
+                let code = _mm512_load_ps(c.0.as_ptr());
+                let diff = _mm512_sub_ps(_mm512_set1_ps(xj), code);
+                let next = _mm512_add_ps(code, _mm512_mul_ps(diff, w));
+                _mm512_store_ps(c.0.as_mut_ptr(), next);
+                if TRACK {
+                    moved = _mm512_mask_add_ps(moved, inside, moved, _mm512_abs_ps(diff));
+                }
+            }
+        }
+        if !TRACK {
+            return 0.0;
+        }
+        // The same lane order as the portable sum.
+        let mut lanes = [0.0f32; BLOCK];
+        _mm512_storeu_ps(lanes.as_mut_ptr(), moved);
+        lanes.iter().map(|&m| m as f64).sum()
+    }
+
+    /// The training loop with the AVX-512 kernel.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn train(
+        data: &[f32],
+        dim: usize,
+        init: &[f32],
+        settings: &super::SomSettings,
+        rng: &mut rand_chacha::ChaCha8Rng,
+    ) -> Vec<f32> {
+        super::train_with::<Avx512>(data, dim, init, settings, rng)
+    }
+
+    /// Mapping with the AVX-512 kernel.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn map_chunk(
+        book: &CodeBook,
+        columns: &[&[f64]],
+        mask: Option<&[bool]>,
+        start: usize,
+        chunk: &mut [Option<u16>],
+    ) {
+        super::map_chunk_with::<Avx512>(book, columns, mask, start, chunk)
+    }
+
+    /// Row mapping with the AVX-512 kernel.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn map_rows_chunk(book: &CodeBook, rows: &[f32], out: &mut [u16]) {
+        super::map_rows_with::<Avx512>(book, rows, out)
+    }
+}
+
+/// Stand-in for compilers before Rust 1.89: never available.
+#[cfg(target_arch = "x86_64")]
+#[rustversion::before(1.89)]
+mod avx512 {
+    use super::{CodeBook, Portable};
+
+    pub(super) fn available() -> bool {
+        false
+    }
+
+    #[cfg(test)]
+    pub(super) unsafe fn nearest_node(book: &CodeBook, x: &[f32]) -> usize {
+        <Portable as super::Kernel>::nearest(book, x)
+    }
+
+    pub(super) unsafe fn train(
+        data: &[f32],
+        dim: usize,
+        init: &[f32],
+        settings: &super::SomSettings,
+        rng: &mut rand_chacha::ChaCha8Rng,
+    ) -> Vec<f32> {
+        super::train_with::<Portable>(data, dim, init, settings, rng)
+    }
+
+    pub(super) unsafe fn map_chunk(
+        book: &CodeBook,
+        columns: &[&[f64]],
+        mask: Option<&[bool]>,
+        start: usize,
+        chunk: &mut [Option<u16>],
+    ) {
+        super::map_chunk_with::<Portable>(book, columns, mask, start, chunk)
+    }
+
+    pub(super) unsafe fn map_rows_chunk(book: &CodeBook, rows: &[f32], out: &mut [u16]) {
+        super::map_rows_with::<Portable>(book, rows, out)
     }
 }
 
 /// Grid neighbourhoods, precomputed per winner: the grid distance to every
-/// lane (padding lanes infinitely far), and the nodes sorted by grid
-/// distance so that "all nodes within r" is a prefix.
+/// node in block layout (padding lanes infinitely far), and for each whole
+/// radius the blocks that hold a node within it.
 struct Neighbourhoods {
-    /// `n_nodes × lanes` grid distances.
-    dist: Vec<f32>,
-    /// `n_nodes × n_nodes`: nodes ordered by (distance, index).
-    order: Vec<u32>,
+    /// `n_nodes × n_blocks` grid distances.
+    dist: Vec<Lanes>,
+    n_blocks: usize,
     /// Largest grid distance.
     max_radius: usize,
-    /// `n_nodes × (max_radius + 1)`: nodes within distance r of the winner.
-    within: Vec<u32>,
+    /// `n_nodes × (max_radius + 1)`: first and last block holding a node
+    /// within distance r of the winner.
+    blocks: Vec<(u16, u16)>,
 }
 
 impl Neighbourhoods {
-    fn new(grid: Grid, lanes: usize) -> Self {
+    fn new(grid: Grid) -> Self {
         let n = grid.n_nodes();
-        let mut dist = vec![f32::INFINITY; n * lanes];
+        let n_blocks = n.div_ceil(BLOCK);
+        let mut dist = vec![Lanes([f32::INFINITY; BLOCK]); n * n_blocks];
         let max_radius = grid.xdim.max(grid.ydim).saturating_sub(1);
-        let mut order = Vec::with_capacity(n * n);
-        let mut within = vec![0u32; n * (max_radius + 1)];
+        let mut blocks = vec![(u16::MAX, 0u16); n * (max_radius + 1)];
         for w in 0..n {
             for c in 0..n {
                 let d = grid.distance(w, c);
-                dist[w * lanes + c] = d as f32;
-                for r in d..=max_radius {
-                    within[w * (max_radius + 1) + r] += 1;
+                dist[w * n_blocks + c / BLOCK].0[c % BLOCK] = d as f32;
+                let b = (c / BLOCK) as u16;
+                for range in &mut blocks[w * (max_radius + 1)..][d..=max_radius] {
+                    *range = (range.0.min(b), range.1.max(b));
                 }
             }
-            let mut nodes: Vec<u32> = (0..n as u32).collect();
-            nodes.sort_by_key(|&c| (grid.distance(w, c as usize), c));
-            order.extend(nodes);
         }
         Neighbourhoods {
             dist,
-            order,
+            n_blocks,
             max_radius,
-            within,
+            blocks,
         }
     }
 
-    /// How many nodes lie within `threshold` of `winner`. Grid distances
-    /// are whole numbers, so this is a table lookup at `⌊threshold⌋`.
-    fn count_within(&self, winner: usize, threshold: f32) -> usize {
-        if threshold < 0.0 {
-            return 0;
-        }
-        let r = (threshold as usize).min(self.max_radius);
-        self.within[winner * (self.max_radius + 1) + r] as usize
+    /// The winner's grid distances per block, and the blocks `lo..=hi`
+    /// holding every node within `threshold` of it (grid distances are
+    /// whole numbers, so this is a lookup at `⌊threshold⌋`).
+    #[inline(always)]
+    fn within(&self, winner: usize, threshold: f32) -> (&[Lanes], usize, usize) {
+        let r = (threshold.max(0.0) as usize).min(self.max_radius);
+        let (lo, hi) = self
+            .blocks
+            .get(winner * (self.max_radius + 1) + r)
+            .copied()
+            .unwrap_or((1, 0));
+        let dist = self
+            .dist
+            .get(winner * self.n_blocks..(winner + 1) * self.n_blocks)
+            .unwrap_or(&[]);
+        (dist, lo as usize, hi as usize)
     }
 }
 
@@ -280,10 +553,8 @@ pub(crate) fn initial_codes(
 /// Trains the map on `data` (row-major `n × dim` `f32`) from `init` codes
 /// (node-major), returning the codes node-major.
 ///
-/// Runs the same code compiled for the widest vector unit the CPU has
-/// (AVX-512, AVX2, else the baseline). The result is identical on all of
-/// them: every lane does the same IEEE operations in the same order and no
-/// multiply-add is fused; only the number of lanes per instruction differs.
+/// Uses the AVX-512 kernel where the CPU has it, else portable Rust; both
+/// give the same codes (see [`Kernel`]).
 pub(crate) fn train(
     data: &[f32],
     dim: usize,
@@ -293,70 +564,35 @@ pub(crate) fn train(
 ) -> Vec<f32> {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx512f") {
+        if avx512::available() {
             // SAFETY: the CPU supports AVX-512F (checked just above).
-            return unsafe { isa::train_avx512(data, dim, init, settings, rng) };
+            return unsafe { avx512::train(data, dim, init, settings, rng) };
         }
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports AVX2 (checked just above).
-            return unsafe { isa::train_avx2(data, dim, init, settings, rng) };
+            return unsafe { train_portable_avx2(data, dim, init, settings, rng) };
         }
     }
-    train_generic(data, dim, init, settings, rng)
+    train_with::<Portable>(data, dim, init, settings, rng)
 }
 
-/// The ISA-specific instances of the hot loops (same source, wider lanes).
+/// The portable kernel compiled for AVX2 (whatever the compiler vectorises;
+/// the same operations, so the same codes).
 #[cfg(target_arch = "x86_64")]
-mod isa {
-    use super::*;
-
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn train_avx512(
-        data: &[f32],
-        dim: usize,
-        init: &[f32],
-        settings: &SomSettings,
-        rng: &mut ChaCha8Rng,
-    ) -> Vec<f32> {
-        train_generic(data, dim, init, settings, rng)
-    }
-
-    #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn train_avx2(
-        data: &[f32],
-        dim: usize,
-        init: &[f32],
-        settings: &SomSettings,
-        rng: &mut ChaCha8Rng,
-    ) -> Vec<f32> {
-        train_generic(data, dim, init, settings, rng)
-    }
-
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn map_chunk_avx512(
-        book: &CodeBook,
-        columns: &[&[f64]],
-        mask: Option<&[bool]>,
-        start: usize,
-        chunk: &mut [Option<u16>],
-    ) {
-        map_chunk_generic(book, columns, mask, start, chunk)
-    }
-
-    #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn map_chunk_avx2(
-        book: &CodeBook,
-        columns: &[&[f64]],
-        mask: Option<&[bool]>,
-        start: usize,
-        chunk: &mut [Option<u16>],
-    ) {
-        map_chunk_generic(book, columns, mask, start, chunk)
-    }
+#[target_feature(enable = "avx2")]
+unsafe fn train_portable_avx2(
+    data: &[f32],
+    dim: usize,
+    init: &[f32],
+    settings: &SomSettings,
+    rng: &mut ChaCha8Rng,
+) -> Vec<f32> {
+    train_with::<Portable>(data, dim, init, settings, rng)
 }
 
+/// R FlowSOM's training loop over a kernel.
 #[inline(always)]
-fn train_generic(
+fn train_with<K: Kernel>(
     data: &[f32],
     dim: usize,
     init: &[f32],
@@ -369,8 +605,7 @@ fn train_generic(
     if n == 0 || dim == 0 {
         return book.to_rows();
     }
-    let lanes = book.lanes;
-    let hood = Neighbourhoods::new(settings.grid, lanes);
+    let hood = Neighbourhoods::new(settings.grid);
     let niter = settings.rlen.saturating_mul(n);
     let radius0 = settings.grid.start_radius();
     let threshold_step = radius0 / niter.max(1) as f64;
@@ -378,8 +613,7 @@ fn train_generic(
     let mut threshold = radius0;
     // R starts `change` at 1 so that the first pass never stops early.
     let mut change = 1.0f64;
-    let mut change_lanes = vec![0.0f32; lanes];
-    let mut dists = vec![0.0f32; lanes];
+    let mut pass_left = 0usize;
     let mut ahead = [0usize; PREFETCH];
     for slot in ahead.iter_mut() {
         *slot = rng.gen_range(0..n);
@@ -387,101 +621,40 @@ fn train_generic(
     }
 
     for k in 0..niter {
-        if k % n == 0 {
-            change += change_lanes.iter().map(|&c| c as f64).sum::<f64>();
-            change_lanes.fill(0.0);
+        if pass_left == 0 {
             if change < 1.0 {
                 break;
             }
             change = 0.0;
+            pass_left = n;
         }
+        pass_left -= 1;
         let slot = k % PREFETCH;
         let i = ahead[slot];
         ahead[slot] = rng.gen_range(0..n);
         prefetch_row(data, ahead[slot], dim);
-        let x = &data[i * dim..(i + 1) * dim];
+        let Some(x) = data.get(i * dim..(i + 1) * dim) else {
+            break;
+        };
 
-        let winner = book.nearest(x, &mut dists);
+        let winner = K::nearest(&book, x);
         if threshold < 1.0 {
             threshold = 0.5;
         }
         let alpha = (a0 - (a0 - a1) * k as f64 / niter as f64) as f32;
         let thr = threshold as f32;
-        let count = hood.count_within(winner, thr);
-        if count <= SPARSE_MAX {
-            let nodes = &hood.order[winner * n_nodes..winner * n_nodes + count];
-            for &c in nodes {
-                let c = c as usize;
-                // A local sum per node keeps the chain of additions short
-                // (one running f64 total serialised every update).
-                let mut moved = 0.0f32;
-                for (j, &xj) in x.iter().enumerate() {
-                    let code = &mut book.t[j * lanes + c];
-                    let diff = xj - *code;
-                    moved += diff.abs();
-                    *code += diff * alpha;
-                }
-                change_lanes[c] += moved;
-            }
+        let (grid_d, lo, hi) = hood.within(winner, thr);
+        // R stops after a pass whose summed change is below 1. The sum only
+        // grows, so once it reaches 1 the rest of the pass cannot change the
+        // decision and is not summed.
+        if change < 1.0 {
+            change += K::update::<true>(&mut book, x, grid_d, lo, hi, thr, alpha);
         } else {
-            let row = &hood.dist[winner * lanes..(winner + 1) * lanes];
-            dense_update(&mut book, x, row, thr, alpha, &mut change_lanes);
+            K::update::<false>(&mut book, x, grid_d, lo, hi, thr, alpha);
         }
         threshold -= threshold_step;
     }
     book.to_rows()
-}
-
-/// Moves every node within `thr` grid distance (per `row`) towards `x` by
-/// `alpha`, block by block; blocks with no node inside are skipped. Each
-/// moved node gets exactly `code += (x − code) · alpha`; the others are not
-/// written.
-#[inline(always)]
-fn dense_update(
-    book: &mut CodeBook,
-    x: &[f32],
-    row: &[f32],
-    thr: f32,
-    alpha: f32,
-    change_lanes: &mut [f32],
-) {
-    let lanes = book.lanes;
-    for (b, (grid_d, ch)) in row
-        .chunks_exact(LANE_PAD)
-        .zip(change_lanes.chunks_exact_mut(LANE_PAD))
-        .enumerate()
-    {
-        let mut w = [0.0f32; LANE_PAD];
-        let mut m = [0.0f32; LANE_PAD];
-        let mut any = false;
-        for ((wl, ml), &g) in w.iter_mut().zip(m.iter_mut()).zip(grid_d) {
-            let inside = g <= thr;
-            any |= inside;
-            *wl = if inside { alpha } else { 0.0 };
-            *ml = if inside { 1.0 } else { 0.0 };
-        }
-        if !any {
-            continue;
-        }
-        let mut acc = [0.0f32; LANE_PAD];
-        for (j, &xj) in x.iter().enumerate() {
-            let off = j * lanes + b * LANE_PAD;
-            for (((code, &wl), &ml), a) in book.t[off..off + LANE_PAD]
-                .iter_mut()
-                .zip(&w)
-                .zip(&m)
-                .zip(acc.iter_mut())
-            {
-                let diff = xj - *code;
-                *a += diff.abs() * ml;
-                // For nodes outside, diff · 0 = ±0 and code ± 0 = code.
-                *code += diff * wl;
-            }
-        }
-        for (c, a) in ch.iter_mut().zip(&acc) {
-            *c += a;
-        }
-    }
 }
 
 /// Hints the CPU to fetch event `i`'s row; a no-op where not supported.
@@ -525,23 +698,19 @@ pub(crate) fn map_columns(
             let start = ci * MAP_CHUNK;
             #[cfg(target_arch = "x86_64")]
             {
-                if std::arch::is_x86_feature_detected!("avx512f") {
+                if avx512::available() {
                     // SAFETY: the CPU supports AVX-512F (checked just above).
-                    return unsafe { isa::map_chunk_avx512(book, columns, mask, start, chunk) };
-                }
-                if std::arch::is_x86_feature_detected!("avx2") {
-                    // SAFETY: the CPU supports AVX2 (checked just above).
-                    return unsafe { isa::map_chunk_avx2(book, columns, mask, start, chunk) };
+                    return unsafe { avx512::map_chunk(book, columns, mask, start, chunk) };
                 }
             }
-            map_chunk_generic(book, columns, mask, start, chunk)
+            map_chunk_with::<Portable>(book, columns, mask, start, chunk)
         });
     out
 }
 
 /// Maps events `start..start + chunk.len()`.
 #[inline(always)]
-fn map_chunk_generic(
+fn map_chunk_with<K: Kernel>(
     book: &CodeBook,
     columns: &[&[f64]],
     mask: Option<&[bool]>,
@@ -549,7 +718,6 @@ fn map_chunk_generic(
     chunk: &mut [Option<u16>],
 ) {
     let mut x = vec![0.0f32; book.dim];
-    let mut scratch = vec![0.0f32; book.lanes];
     for (o, slot) in chunk.iter_mut().enumerate() {
         let i = start + o;
         if mask.is_some_and(|m| !m.get(i).copied().unwrap_or(false)) {
@@ -558,7 +726,7 @@ fn map_chunk_generic(
         for (xj, col) in x.iter_mut().zip(columns) {
             *xj = col.get(i).copied().unwrap_or(0.0) as f32;
         }
-        *slot = Some(book.nearest(&x, &mut scratch) as u16);
+        *slot = Some(K::nearest(book, &x) as u16);
     }
 }
 
@@ -569,12 +737,24 @@ pub(crate) fn map_rows(book: &CodeBook, data: &[f32]) -> Vec<u16> {
     out.par_chunks_mut(MAP_CHUNK)
         .zip(data.par_chunks(MAP_CHUNK * dim))
         .for_each(|(o, rows)| {
-            let mut scratch = vec![0.0f32; book.lanes];
-            for (slot, x) in o.iter_mut().zip(rows.chunks_exact(dim)) {
-                *slot = book.nearest(x, &mut scratch) as u16;
+            #[cfg(target_arch = "x86_64")]
+            {
+                if avx512::available() {
+                    // SAFETY: the CPU supports AVX-512F (checked just above).
+                    return unsafe { avx512::map_rows_chunk(book, rows, o) };
+                }
             }
+            map_rows_with::<Portable>(book, rows, o)
         });
     out
+}
+
+/// Maps the rows of one chunk.
+#[inline(always)]
+fn map_rows_with<K: Kernel>(book: &CodeBook, rows: &[f32], out: &mut [u16]) {
+    for (slot, x) in out.iter_mut().zip(rows.chunks_exact(book.dim.max(1))) {
+        *slot = K::nearest(book, x) as u16;
+    }
 }
 
 #[cfg(test)]
@@ -604,11 +784,19 @@ mod tests {
     fn nearest_is_first_of_ties_and_skips_padding() {
         let rows = [0.0f32, 0.0, 1.0, 1.0, 1.0, 1.0, -1.0, -1.0];
         let book = CodeBook::from_rows(&rows, 4, 2);
-        let mut s = vec![0.0; book.lanes];
-        assert_eq!(book.nearest(&[1.0, 1.0], &mut s), 1);
-        assert_eq!(book.nearest(&[0.1, 0.0], &mut s), 0);
-        assert_eq!(book.nearest(&[-5.0, -5.0], &mut s), 3);
+        assert_eq!(book.nearest(&[1.0, 1.0]), 1);
+        assert_eq!(book.nearest(&[0.1, 0.0]), 0);
+        assert_eq!(book.nearest(&[-5.0, -5.0]), 3);
         assert_eq!(book.to_rows(), rows.to_vec());
+        // Ties across blocks: nodes 5 (block 0, lane 5), 20 and 36 (lane 4
+        // of blocks 1 and 2) sit on the same point; the smallest index wins.
+        let mut rows = vec![9.0f32; 40 * 2];
+        for node in [5, 20, 36] {
+            rows[node * 2..node * 2 + 2].copy_from_slice(&[0.5, 0.5]);
+        }
+        let book = CodeBook::from_rows(&rows, 40, 2);
+        assert_eq!(book.nearest(&[0.5, 0.6]), 5);
+        assert_eq!(Portable::nearest(&book, &[0.5, 0.6]), 5);
     }
 
     /// The dense (masked) and sparse update paths make the same map as a
@@ -673,6 +861,79 @@ mod tests {
             threshold -= step;
         }
         assert_eq!(fast, codes);
+    }
+
+    /// The AVX-512 and portable kernels make the same codes, winners and
+    /// early-stop decisions (on a CPU without AVX-512 this checks nothing
+    /// beyond the portable run).
+    #[test]
+    fn vector_and_portable_kernels_agree() {
+        for (xdim, ydim, dim, n) in [(10, 10, 10, 3000), (7, 5, 3, 800), (3, 1, 17, 300)] {
+            let grid = Grid { xdim, ydim };
+            let mut rng = ChaCha8Rng::seed_from_u64(11);
+            let data: Vec<f32> = (0..n * dim).map(|_| rng.gen_range(0.0..4.5)).collect();
+            let settings = SomSettings {
+                grid,
+                rlen: 4,
+                alpha: (0.05, 0.01),
+            };
+            let init = initial_codes(
+                &data,
+                dim,
+                grid.n_nodes(),
+                &mut ChaCha8Rng::seed_from_u64(1),
+            );
+            let portable = train_with::<Portable>(
+                &data,
+                dim,
+                &init,
+                &settings,
+                &mut ChaCha8Rng::seed_from_u64(2),
+            );
+            let fast = train(
+                &data,
+                dim,
+                &init,
+                &settings,
+                &mut ChaCha8Rng::seed_from_u64(2),
+            );
+            assert_eq!(fast, portable, "{xdim}x{ydim}, {dim} markers");
+            let book = CodeBook::from_rows(&fast, grid.n_nodes(), dim);
+            for x in data.chunks_exact(dim).step_by(7) {
+                assert_eq!(book.nearest(x), Portable::nearest(&book, x));
+            }
+        }
+    }
+
+    /// R's early stop: when a pass changes the codes by less than 1 in
+    /// total, training ends after that pass. Seen in the random stream:
+    /// exactly `PREFETCH + n` draws were taken (one pass), not `rlen · n`.
+    #[test]
+    fn training_stops_after_a_pass_that_changes_nothing() {
+        let grid = Grid { xdim: 1, ydim: 1 };
+        let n = 100;
+        let data: Vec<f32> = [1.0f32, 2.0].repeat(n);
+        let settings = SomSettings {
+            grid,
+            rlen: 10,
+            alpha: (0.05, 0.01),
+        };
+        let draws_after = |data: &[f32]| {
+            let mut rng = ChaCha8Rng::seed_from_u64(3);
+            train(data, 2, &[1.0, 2.0], &settings, &mut rng);
+            let next = rng.gen::<u64>();
+            let mut fresh = ChaCha8Rng::seed_from_u64(3);
+            (0..10 * n + PREFETCH)
+                .position(|_| {
+                    let _ = fresh.gen_range(0..n);
+                    fresh.clone().gen::<u64>() == next
+                })
+                .map(|p| p + 1)
+        };
+        assert_eq!(draws_after(&data), Some(n + PREFETCH));
+        // Two alternating events keep the code moving: all ten passes run.
+        let moving: Vec<f32> = [1.0f32, 2.0, 3.0, 4.0].repeat(n / 2);
+        assert_eq!(draws_after(&moving), Some(10 * n + PREFETCH));
     }
 
     #[test]
