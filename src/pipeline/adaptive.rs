@@ -104,7 +104,16 @@ pub struct Threshold {
 /// peak is dropped. What remains are populations, and every valley between
 /// neighbours is a real gap.
 pub fn valley_threshold(values: &[f64], p: &ValleyParams) -> Option<Threshold> {
-    let d = Density::estimate(values, p.adjust)?;
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    super::density::sort_total(&mut v);
+    valley_threshold_sorted(&v, p)
+}
+
+/// [`valley_threshold`] of values already finite and sorted ascending (by
+/// `f64::total_cmp`): the one sort serves the density, the quantile window
+/// and the quantile fallback.
+pub fn valley_threshold_sorted(values: &[f64], p: &ValleyParams) -> Option<Threshold> {
+    let d = Density::estimate_sorted(values, p.adjust)?;
     let mut peaks = d.peaks(p.min_peak_height);
     // Persistence merge.
     loop {
@@ -129,11 +138,9 @@ pub fn valley_threshold(values: &[f64], p: &ValleyParams) -> Option<Threshold> {
             _ => break,
         }
     }
-    let window = p.window.map(|[lo, hi]| {
-        let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
-        super::density::sort_total(&mut v);
-        (quantile_sorted(&v, lo), quantile_sorted(&v, hi))
-    });
+    let window = p
+        .window
+        .map(|[lo, hi]| (quantile_sorted(values, lo), quantile_sorted(values, hi)));
     let mut candidates = Vec::new();
     for k in 0..peaks.len().saturating_sub(1) {
         let (a, b) = (peaks[k], peaks[k + 1]);
@@ -171,9 +178,7 @@ pub fn valley_threshold(values: &[f64], p: &ValleyParams) -> Option<Threshold> {
     }
     let value = match p.fallback {
         Fallback::Quantile { p: q } => {
-            let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
-            super::density::sort_total(&mut v);
-            let x = quantile_sorted(&v, q);
+            let x = quantile_sorted(values, q);
             // At p = 0 or 1 the bound would sit exactly on the extreme event:
             // Gating-ML's max is exclusive, and a reader whose compensation
             // differs in the last digits (FlowKit) would drop or keep that

@@ -38,12 +38,19 @@ impl Density {
     /// Returns `None` when fewer than 3 finite values or no spread.
     pub fn estimate(values: &[f64], adjust: f64) -> Option<Density> {
         let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+        sort_total(&mut v);
+        Density::estimate_sorted(&v, adjust)
+    }
+
+    /// [`Density::estimate`] of values already finite and sorted ascending
+    /// (by `f64::total_cmp`): callers that sorted them for something else
+    /// (the cofactor, a quantile window) need not sort them again.
+    pub fn estimate_sorted(v: &[f64], adjust: f64) -> Option<Density> {
         if v.len() < 3 {
             return None;
         }
-        sort_total(&mut v);
         let n = v.len() as f64;
-        let q = |p: f64| quantile_sorted(&v, p);
+        let q = |p: f64| quantile_sorted(v, p);
         let sd = {
             let mean = v.iter().sum::<f64>() / n;
             (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
@@ -63,7 +70,7 @@ impl Density {
         // Linear binning: each value splits its weight between its two
         // neighbouring grid points.
         let mut counts = vec![0.0; GRID];
-        for &x in &v {
+        for &x in v {
             let pos = (x - lo) / step;
             if pos < 0.0 || pos > (GRID - 1) as f64 {
                 continue;

@@ -14,7 +14,7 @@ use super::adaptive::{self, FlowRate, RatioBand, Threshold};
 use super::definition::{Compensation, GateKind, Pipeline, Side, ROOT};
 use super::panel::{self, ResolvedPanel};
 use super::resolved::{in_interval, in_polygon, Dim, GateData, Interval, ResolvedGate};
-use super::scale::{Axis, AxisScale};
+use super::scale::{forward_sorted, Axis, AxisScale};
 use crate::{Channel, EventMatrix, Sample};
 
 /// Why a sample could not be gated.
@@ -384,6 +384,19 @@ fn evaluate_with_engine(g: &mut Gated) -> Result<(), EngineError> {
     Ok(())
 }
 
+/// The finite values of a column restricted to a population, sorted
+/// ascending (by `f64::total_cmp`).
+fn sorted_subset(values: &[f64], members: &[bool]) -> Vec<f64> {
+    let mut v: Vec<f64> = values
+        .iter()
+        .zip(members)
+        .filter(|(v, m)| **m && v.is_finite())
+        .map(|(v, _)| *v)
+        .collect();
+    super::density::sort_total(&mut v);
+    v
+}
+
 /// The values of a column restricted to a population.
 fn subset(values: &[f64], members: &[bool]) -> Vec<f64> {
     values
@@ -416,7 +429,7 @@ fn axis(
     pipeline: &Pipeline,
     g: &mut Gated,
     marker: &str,
-    parent_values: &[f64],
+    sorted_parent_values: &[f64],
 ) -> Result<Axis, String> {
     let (_, idx) = dim(g, marker, true)?;
     let _ = idx;
@@ -439,7 +452,7 @@ fn axis(
                 AxisScale::Auto
             }
         });
-    let a = scale.resolve(parent_values);
+    let a = scale.resolve_sorted(sorted_parent_values);
     g.axes.entry(marker.to_string()).or_insert(a);
     Ok(a)
 }
@@ -502,10 +515,10 @@ fn resolve_gate(
             let mut dims = Vec::new();
             for m in markers {
                 let (d, idx) = dim(g, m, false)?;
-                let vals = subset(g.uncompensated.column(idx), &parent);
-                let a = AxisScale::Auto.resolve(&vals);
-                let fwd: Vec<f64> = vals.iter().map(|v| a.forward(*v)).collect();
-                let found = adaptive::valley_threshold(&fwd, valley)
+                let mut vals = sorted_subset(g.uncompensated.column(idx), &parent);
+                let a = AxisScale::Auto.resolve_sorted(&vals);
+                forward_sorted(a, &mut vals);
+                let found = adaptive::valley_threshold_sorted(&vals, valley)
                     .ok_or_else(|| format!("too few events on {m} to find beads"))?;
                 let data_value = a.inverse(found.value);
                 intervals.push(Interval {
@@ -554,7 +567,18 @@ fn resolve_gate(
             let (dy, iy) = dim(g, y, true)?;
             let xs = subset(g.compensated.column(ix), &parent);
             let ys = subset(g.compensated.column(iy), &parent);
-            let (ax, ay) = (axis(pipeline, g, x, &xs)?, axis(pipeline, g, y, &ys)?);
+            let ax = axis(
+                pipeline,
+                g,
+                x,
+                &sorted_subset(g.compensated.column(ix), &parent),
+            )?;
+            let ay = axis(
+                pipeline,
+                g,
+                y,
+                &sorted_subset(g.compensated.column(iy), &parent),
+            )?;
             let xs: Vec<f64> = xs.iter().map(|v| ax.forward(*v)).collect();
             let ys: Vec<f64> = ys.iter().map(|v| ay.forward(*v)).collect();
             let poly = adaptive::peak_region(&xs, &ys, params)
@@ -580,26 +604,29 @@ fn resolve_gate(
             let mut details = Vec::new();
             for t in dims {
                 let (d, idx) = dim(g, &t.marker, true)?;
-                let raw = match &t.reference {
-                    None => subset(g.compensated.column(idx), &parent),
+                // One sort of the parent's values serves the cofactor, the
+                // density, its window and the fallback quantile.
+                let mut vals = match &t.reference {
+                    None => sorted_subset(g.compensated.column(idx), &parent),
                     Some(r) => {
                         let pop = g
                             .populations
                             .iter()
                             .find(|p| &p.id == r)
                             .ok_or_else(|| format!("reference population {r:?} not found"))?;
-                        subset(g.compensated.column(idx), &pop.members)
+                        sorted_subset(g.compensated.column(idx), &pop.members)
                     }
                 };
-                let a = axis(pipeline, g, &t.marker, &raw)?;
-                let vals: Vec<f64> = raw.iter().map(|v| a.forward(*v)).collect();
-                let found = adaptive::valley_threshold(&vals, &t.valley).ok_or_else(|| {
-                    format!(
-                        "too few events ({}) in the parent to find a threshold on {}",
-                        vals.len(),
-                        t.marker
-                    )
-                })?;
+                let a = axis(pipeline, g, &t.marker, &vals)?;
+                forward_sorted(a, &mut vals);
+                let found =
+                    adaptive::valley_threshold_sorted(&vals, &t.valley).ok_or_else(|| {
+                        format!(
+                            "too few events ({}) in the parent to find a threshold on {}",
+                            vals.len(),
+                            t.marker
+                        )
+                    })?;
                 let data_value = a.inverse(found.value);
                 intervals.push(match t.side {
                     Side::Above => Interval {
