@@ -796,6 +796,24 @@ mod tests {
     }
 
     #[test]
+    fn heatmap_rows_take_an_even_share_of_each_file_with_the_described_markers() {
+        let mut heat = HeatRows::new(3, 2);
+        // File 1: 60,000 events, 2 clustered + 1 described marker: every 3rd.
+        let n = 60_000;
+        let rows: Vec<f32> = (0..n).flat_map(|i| [i as f32, -(i as f32)]).collect();
+        let described: Vec<f32> = (0..n).map(|i| 0.5 + i as f32).collect();
+        let mcs: Vec<u16> = (0..n).map(|i| (i % 7) as u16).collect();
+        heat.push(&rows, 2, &described, 1, &mcs);
+        // File 2: 10 events, all kept.
+        heat.push(&[1.0; 20], 2, &[2.0; 10], 1, &[6; 10]);
+        assert_eq!(heat.metaclusters.len(), 20_000 + 10);
+        assert_eq!(heat.rows.len(), 3 * (20_000 + 10));
+        assert_eq!(&heat.rows[3..6], &[3.0, -3.0, 3.5]);
+        assert_eq!(heat.metaclusters[1], 3);
+        assert_eq!(&heat.rows[3 * 20_000..3 * 20_001], &[1.0, 1.0, 2.0]);
+    }
+
+    #[test]
     fn errors_name_the_field() {
         let cases = [
             (

@@ -224,6 +224,8 @@ pub fn run_cohort(c: &Cohort<'_>, dir: &Path) -> Vec<FileScore> {
         );
     }
 
+    check_medians(&out.join("clusters.csv"), &files, &spec);
+
     if let Some(d) = c.dump {
         dump(&d.join(seed.to_string()), &files, &markers, &model);
     }
@@ -245,6 +247,57 @@ pub fn run_cohort(c: &Cohort<'_>, dir: &Path) -> Vec<FileScore> {
             }
         })
         .collect()
+}
+
+/// clusters.csv's medians — of the clustered markers, then of the described
+/// ones — are those of the stage's rows per metacluster (R's median),
+/// recomputed here from [`preprocess_file`]'s rows and `assignments/`.
+fn check_medians(path: &Path, files: &[FileData], spec: &ClusterSpec) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let markers = spec.all_markers();
+    let first = header.len() - markers.len();
+    for (m, h) in markers.iter().zip(&header[first..]) {
+        assert_eq!(*h, format!("median_{m}"));
+    }
+    let (dim, n_desc) = (spec.markers.len(), spec.describe_markers.len());
+    let mut checked = 0;
+    for line in lines {
+        let cells: Vec<&str> = line.split(',').collect();
+        let f = files.iter().find(|f| f.name == cells[0]).unwrap();
+        let mc: u16 = cells[1].parse::<u16>().unwrap() - 1;
+        let members: Vec<usize> = (0..f.stage_mc.len())
+            .filter(|&i| f.stage_mc[i] == mc)
+            .collect();
+        assert_eq!(cells[3].parse::<usize>().unwrap(), members.len(), "{line}");
+        for (j, cell) in cells[first..].iter().enumerate() {
+            let mut v: Vec<f64> = members
+                .iter()
+                .map(|&i| {
+                    if j < dim {
+                        f.rows.rows[i * dim + j] as f64
+                    } else {
+                        f.rows.described[i * n_desc + j - dim] as f64
+                    }
+                })
+                .collect();
+            v.sort_by(f64::total_cmp);
+            let n = v.len();
+            if n == 0 {
+                assert_eq!(*cell, "", "{line}");
+                continue;
+            }
+            let median = if n % 2 == 1 {
+                v[n / 2]
+            } else {
+                (v[n / 2 - 1] + v[n / 2]) / 2.0
+            };
+            assert_eq!(*cell, format!("{median:.6}"), "{}: {line}", markers[j]);
+            checked += 1;
+        }
+    }
+    assert!(checked > 0);
 }
 
 /// Python flowsom's per-file F1 on the pooled rows.
