@@ -275,6 +275,173 @@ pub fn median_at(values: &[f64], idx: &[usize], buf: &mut Vec<u64>) -> Option<f6
     }
 }
 
+/// The median of the finite `values[i]` for which `members[i]` is true —
+/// exactly [`median`] of those values — for populations given as a
+/// membership mask. Same bracket idea as [`median_at`], laid out for large
+/// populations: the bracket pass runs over the whole column contiguously
+/// (no index gather), compares floats and writes one bit per event into
+/// `words` (a loop the compiler vectorises), and only the bracketed events
+/// are visited again, through those bits. Columns with non-finite values
+/// and brackets bounded by ±0 (where float and total order disagree) take
+/// the plain gather-and-select path.
+pub fn median_masked(
+    values: &[f64],
+    members: &[bool],
+    words: &mut Vec<u64>,
+    buf: &mut Vec<u64>,
+) -> Option<f64> {
+    const SAMPLE: usize = 2048;
+    let n = values.len().min(members.len());
+    let (values, members) = (&values[..n], &members[..n]);
+    let gather_all = |buf: &mut Vec<u64>| {
+        buf.clear();
+        buf.extend(
+            values
+                .iter()
+                .zip(members)
+                .filter(|(x, m)| **m && x.is_finite())
+                .map(|(x, _)| total_key(*x)),
+        );
+        median_of_keys(buf)
+    };
+    let step = (n / SAMPLE).max(1);
+    buf.clear();
+    buf.extend(
+        values
+            .iter()
+            .zip(members)
+            .step_by(step)
+            .filter(|(x, m)| **m && x.is_finite())
+            .map(|(x, _)| total_key(*x)),
+    );
+    let ns = buf.len();
+    // Half-width in sample ranks: 4 standard deviations of the sample
+    // median's rank (√ns / 2).
+    let half = 2 * (ns as f64).sqrt().ceil() as usize;
+    if ns < 64 || ns <= 2 * half + 1 {
+        return gather_all(buf);
+    }
+    let (a, b) = (ns / 2 - half, ns / 2 + half);
+    let (_, lo, upper) = buf.select_nth_unstable(a);
+    let lo = from_total_key(*lo);
+    let (_, hi, _) = upper.select_nth_unstable(b - a - 1);
+    let hi = from_total_key(*hi);
+    if lo == 0.0 || hi == 0.0 {
+        return gather_all(buf);
+    }
+    let c = bracket_pass(values, members, lo, hi, words);
+    if c.non_finite > 0 {
+        return gather_all(buf);
+    }
+    let finite = c.members;
+    if finite == 0 {
+        return None;
+    }
+    let upper_mid = finite / 2;
+    let lower_mid = if finite % 2 == 1 {
+        upper_mid
+    } else {
+        upper_mid - 1
+    };
+    if c.below > lower_mid || upper_mid >= c.below + c.inside {
+        return gather_all(buf);
+    }
+    buf.clear();
+    for (w, &bits) in words.iter().enumerate() {
+        let mut bits = bits;
+        while bits != 0 {
+            let j = w * 64 + bits.trailing_zeros() as usize;
+            if let Some(&x) = values.get(j) {
+                buf.push(total_key(x));
+            }
+            bits &= bits - 1;
+        }
+    }
+    let s = &mut buf[..];
+    let (_, m, rest) = s.select_nth_unstable(lower_mid - c.below);
+    let m = from_total_key(*m);
+    if finite % 2 == 1 {
+        Some(m)
+    } else {
+        let above = rest.iter().copied().min().map(from_total_key)?;
+        Some((m + above) / 2.0)
+    }
+}
+
+/// What one bracket pass counted over the members.
+struct BracketCounts {
+    members: usize,
+    below: usize,
+    inside: usize,
+    non_finite: usize,
+}
+
+fn bracket_pass(
+    values: &[f64],
+    members: &[bool],
+    lo: f64,
+    hi: f64,
+    words: &mut Vec<u64>,
+) -> BracketCounts {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above); the body
+            // is safe code, compiled with AVX2 enabled.
+            return unsafe { bracket_pass_avx2(values, members, lo, hi, words) };
+        }
+    }
+    bracket_pass_generic(values, members, lo, hi, words)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn bracket_pass_avx2(
+    values: &[f64],
+    members: &[bool],
+    lo: f64,
+    hi: f64,
+    words: &mut Vec<u64>,
+) -> BracketCounts {
+    bracket_pass_generic(values, members, lo, hi, words)
+}
+
+/// Per block of 64 events: bit j of `words[w]` is set when event
+/// `64w + j` is a member inside `[lo, hi]`; counts members, members below
+/// `lo` and non-finite members.
+#[inline(always)]
+fn bracket_pass_generic(
+    values: &[f64],
+    members: &[bool],
+    lo: f64,
+    hi: f64,
+    words: &mut Vec<u64>,
+) -> BracketCounts {
+    words.clear();
+    let mut c = BracketCounts {
+        members: 0,
+        below: 0,
+        inside: 0,
+        non_finite: 0,
+    };
+    for (xs, ms) in values.chunks(64).zip(members.chunks(64)) {
+        let (mut inside, mut below, mut member, mut bad) = (0u64, 0u64, 0u64, 0u64);
+        for (j, (&x, &m)) in xs.iter().zip(ms).enumerate() {
+            let m = u64::from(m);
+            member |= m << j;
+            below |= (m & u64::from(x < lo)) << j;
+            inside |= (m & u64::from(x >= lo) & u64::from(x <= hi)) << j;
+            bad |= (m & u64::from(!x.is_finite())) << j;
+        }
+        c.members += member.count_ones() as usize;
+        c.below += below.count_ones() as usize;
+        c.inside += inside.count_ones() as usize;
+        c.non_finite += bad.count_ones() as usize;
+        words.push(inside);
+    }
+    c
+}
+
 /// The median of finite values' [`total_key`]s (reordered in place).
 fn median_of_keys(keys: &mut [u64]) -> Option<f64> {
     let n = keys.len();
@@ -438,6 +605,48 @@ mod tests {
         let all: Vec<usize> = (0..n).collect();
         assert_eq!(median_at(&v, &all, &mut buf), median(&v));
     }
+    #[test]
+    fn median_masked_equals_median_of_the_members() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(12);
+        let d = Normal::new(300.0, 1e3).unwrap();
+        let (mut words, mut buf) = (Vec::new(), Vec::new());
+        for n in [0usize, 1, 2, 3, 100, 4095, 4096, 50_000, 50_001] {
+            let v: Vec<f64> = (0..n).map(|_| d.sample(&mut rng)).collect();
+            let masks: Vec<Vec<bool>> = vec![
+                vec![true; n],
+                (0..n).map(|i| i % 3 != 0).collect(),
+                (0..n).map(|i| i % 7 == 0).collect(),
+                (0..n).map(|i| i < n / 2).collect(),
+            ];
+            for (k, m) in masks.iter().enumerate() {
+                let picked: Vec<f64> = v.iter().zip(m).filter(|p| *p.1).map(|p| *p.0).collect();
+                assert_eq!(
+                    median_masked(&v, m, &mut words, &mut buf).map(f64::to_bits),
+                    median(&picked).map(f64::to_bits),
+                    "n = {n}, mask {k}"
+                );
+            }
+            // Non-finite values and ±0 take the plain path, same answer.
+            if n > 100 {
+                let mut w = v.clone();
+                w[3] = f64::NAN;
+                w[4] = f64::NEG_INFINITY;
+                let all = vec![true; n];
+                assert_eq!(
+                    median_masked(&w, &all, &mut words, &mut buf).map(f64::to_bits),
+                    median(&w).map(f64::to_bits)
+                );
+                let z: Vec<f64> = (0..n)
+                    .map(|i| if i % 2 == 0 { 0.0 } else { -0.0 })
+                    .collect();
+                assert_eq!(
+                    median_masked(&z, &all, &mut words, &mut buf).map(f64::to_bits),
+                    median(&z).map(f64::to_bits)
+                );
+            }
+        }
+    }
+
     use rand::SeedableRng;
     use rand_distr::{Distribution, Normal};
 

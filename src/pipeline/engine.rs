@@ -208,6 +208,66 @@ pub fn own_test(
     })
 }
 
+/// A fixed gate's population: its own test ANDed with the parent's
+/// membership (`parent`), the same as `own_test` & `parent` but without
+/// the intermediate vector, and testing polygons on the parent's members
+/// only.
+pub fn members(
+    gate: &ResolvedGate,
+    data: &dyn GateData,
+    parent: &[bool],
+    populations: &[Population],
+) -> Result<Vec<bool>, String> {
+    let col = |d: &Dim| {
+        data.values(d)
+            .ok_or_else(|| format!("channel {:?} is not in the file", d.channel))
+    };
+    let mut keep = parent.to_vec();
+    match gate {
+        ResolvedGate::Rectangle { intervals } => {
+            for iv in intervals {
+                and_interval(&mut keep, col(&iv.dim)?, iv.min, iv.max);
+            }
+        }
+        ResolvedGate::Polygon { x, y, vertices } => {
+            let (xs, ys) = (col(x)?, col(y)?);
+            for ((k, a), b) in keep.iter_mut().zip(xs).zip(ys) {
+                if *k {
+                    *k = in_polygon(*a, *b, vertices);
+                }
+            }
+        }
+        ResolvedGate::Not { of } => {
+            let p = populations
+                .iter()
+                .find(|p| &p.id == of)
+                .ok_or_else(|| format!("Not refers to unknown population {of:?}"))?;
+            for (k, m) in keep.iter_mut().zip(&p.members) {
+                *k &= !m;
+            }
+        }
+        ResolvedGate::AnyOf { .. } | ResolvedGate::Gatingml(_) => {
+            let own = own_test(gate, data, parent.len(), populations)?;
+            for (k, m) in keep.iter_mut().zip(own) {
+                *k &= m;
+            }
+        }
+    }
+    Ok(keep)
+}
+
+/// `keep[i] &= in_interval(values[i], min, max)`, one branch-free loop per
+/// kind of bound so that it vectorises.
+fn and_interval(keep: &mut [bool], values: &[f64], min: Option<f64>, max: Option<f64>) {
+    let pairs = keep.iter_mut().zip(values);
+    match (min, max) {
+        (Some(lo), Some(hi)) => pairs.for_each(|(k, &x)| *k &= (x >= lo) & (x < hi)),
+        (Some(lo), None) => pairs.for_each(|(k, &x)| *k &= x >= lo),
+        (None, Some(hi)) => pairs.for_each(|(k, &x)| *k &= x < hi),
+        (None, None) => pairs.for_each(|(k, &x)| *k &= !x.is_nan()),
+    }
+}
+
 /// Scales, resolves the panel, compensates and gates one sample.
 ///
 /// `overrides` are panel overrides (marker → channel). The sample may be raw
@@ -286,17 +346,21 @@ pub fn gate_sample(
                     None,
                 )
             }
-            kind => resolve_gate(pipeline, &mut g, kind, parent_idx).map_err(gate_err)?,
+            kind => {
+                let mut axes = std::mem::take(&mut g.axes);
+                let r = resolve_gate(pipeline, &g, &mut axes, kind, parent_idx);
+                g.axes = axes;
+                r.map_err(gate_err)?
+            }
         };
         if let Some(GateDetail::Thresholds { dims }) = &detail {
             for d in dims.iter().filter(|d| !d.found.valley_found) {
                 g.fallbacks.push(format!("{}:{}", spec.id, d.marker));
             }
         }
-        let own = own_test(&gate, &g, n, &g.populations).map_err(gate_err)?;
         let parent = &g.populations[parent_idx].members;
-        let members: Vec<bool> = own.iter().zip(parent).map(|(a, b)| *a && *b).collect();
-        let count = members.iter().filter(|&&m| m).count();
+        let members = members(&gate, &g, parent, &g.populations).map_err(gate_err)?;
+        let count = members.iter().map(|&m| usize::from(m)).sum();
         g.populations.push(Population {
             id: spec.id.clone(),
             parent: Some(spec.parent_id().to_string()),
@@ -306,7 +370,7 @@ pub fn gate_sample(
             count,
         });
     }
-    evaluate_with_engine(&mut g)?;
+    evaluate_with_engine(&g)?;
     Ok(g)
 }
 
@@ -352,18 +416,18 @@ pub fn applied_gates(g: &Gated) -> Vec<crate::pipeline::result::AppliedGate> {
 }
 
 /// Re-evaluates every population with the gating engine from the resolved
-/// fixed gates (the strategy that gates/<file>.xml holds), and makes the
-/// engine's memberships the reported ones. The pipeline's own evaluation
-/// (needed while resolving, since each gate's threshold depends on its
-/// parent) must agree event for event; a disagreement is an error rather
-/// than a silently different count.
-fn evaluate_with_engine(g: &mut Gated) -> Result<(), EngineError> {
+/// fixed gates (the strategy that gates/<file>.xml holds). The pipeline's
+/// own evaluation (needed while resolving, since each gate's threshold
+/// depends on its parent) must agree with the engine event for event, so
+/// the reported memberships are the engine's; a disagreement is an error
+/// rather than a silently different count.
+fn evaluate_with_engine(g: &Gated) -> Result<(), EngineError> {
     let strategy = super::export::to_strategy(&applied_gates(g))?;
     // The events are compensated already (the same kernel, so the same
     // bits): the engine borrows them instead of compensating a second time.
     let results =
         strategy.gate_events_with(&g.uncompensated, g.matrix.as_ref(), Some(&g.compensated))?;
-    for pop in g.populations.iter_mut().skip(1) {
+    for pop in g.populations.iter().skip(1) {
         let Some(r) = results.get(&pop.id) else {
             return Err(EngineError::Mismatch {
                 population: pop.id.clone(),
@@ -371,17 +435,28 @@ fn evaluate_with_engine(g: &mut Gated) -> Result<(), EngineError> {
                 pipeline: pop.count,
             });
         };
-        let members = r.membership.to_bools();
-        if r.count != pop.count || members != pop.members {
+        if r.count != pop.count || !same_members(&r.membership, &pop.members) {
             return Err(EngineError::Mismatch {
                 population: pop.id.clone(),
                 engine: r.count,
                 pipeline: pop.count,
             });
         }
-        pop.members = members;
     }
     Ok(())
+}
+
+/// True when the engine's bits and the pipeline's flags mark the same
+/// events (compared a word of 64 events at a time, without unpacking).
+fn same_members(bits: &crate::gating::Bitset, members: &[bool]) -> bool {
+    bits.len() == members.len()
+        && bits.words().iter().zip(members.chunks(64)).all(|(&w, ms)| {
+            let packed = ms
+                .iter()
+                .enumerate()
+                .fold(0u64, |acc, (j, &m)| acc | (u64::from(m) << j));
+            w == packed
+        })
 }
 
 /// The finite values of a column restricted to a population, sorted
@@ -427,7 +502,8 @@ fn dim(g: &Gated, marker: &str, compensated: bool) -> Result<(Dim, usize), Strin
 /// first axis of each marker is kept in [`Gated::axes`] for run.json.
 fn axis(
     pipeline: &Pipeline,
-    g: &mut Gated,
+    g: &Gated,
+    axes: &mut BTreeMap<String, Axis>,
     marker: &str,
     sorted_parent_values: &[f64],
 ) -> Result<Axis, String> {
@@ -453,21 +529,22 @@ fn axis(
             }
         });
     let a = scale.resolve_sorted(sorted_parent_values);
-    g.axes.entry(marker.to_string()).or_insert(a);
+    axes.entry(marker.to_string()).or_insert(a);
     Ok(a)
 }
 
 fn resolve_gate(
     pipeline: &Pipeline,
-    g: &mut Gated,
+    g: &Gated,
+    axes: &mut BTreeMap<String, Axis>,
     kind: &GateKind,
     parent_idx: usize,
 ) -> Result<(ResolvedGate, Option<GateDetail>), String> {
-    let parent = g.populations[parent_idx].members.clone();
+    let parent = &g.populations[parent_idx].members;
     match kind {
         GateKind::FlowRate { time, params } => {
             let (d, idx) = dim(g, time, false)?;
-            let t = subset(g.uncompensated.column(idx), &parent);
+            let t = subset(g.uncompensated.column(idx), parent);
             let fr = adaptive::flow_rate(&t, params);
             let parts: Vec<ResolvedGate> = fr
                 .keep
@@ -515,7 +592,7 @@ fn resolve_gate(
             let mut dims = Vec::new();
             for m in markers {
                 let (d, idx) = dim(g, m, false)?;
-                let mut vals = sorted_subset(g.uncompensated.column(idx), &parent);
+                let mut vals = sorted_subset(g.uncompensated.column(idx), parent);
                 let a = AxisScale::Auto.resolve_sorted(&vals);
                 forward_sorted(a, &mut vals);
                 let found = adaptive::valley_threshold_sorted(&vals, valley)
@@ -541,8 +618,8 @@ fn resolve_gate(
         GateKind::Singlets { area, height, k } => {
             let (da, ia) = dim(g, area, true)?;
             let (dh, ih) = dim(g, height, true)?;
-            let a = subset(g.compensated.column(ia), &parent);
-            let h = subset(g.compensated.column(ih), &parent);
+            let a = subset(g.compensated.column(ia), parent);
+            let h = subset(g.compensated.column(ih), parent);
             let band = adaptive::singlet_band(&a, &h, *k)
                 .ok_or_else(|| "too few events with FSC-H > 0 to find singlets".to_string())?;
             let hmax = g
@@ -565,19 +642,21 @@ fn resolve_gate(
         GateKind::PeakRegion { x, y, params } => {
             let (dx, ix) = dim(g, x, true)?;
             let (dy, iy) = dim(g, y, true)?;
-            let xs = subset(g.compensated.column(ix), &parent);
-            let ys = subset(g.compensated.column(iy), &parent);
+            let xs = subset(g.compensated.column(ix), parent);
+            let ys = subset(g.compensated.column(iy), parent);
             let ax = axis(
                 pipeline,
                 g,
+                axes,
                 x,
-                &sorted_subset(g.compensated.column(ix), &parent),
+                &sorted_subset(g.compensated.column(ix), parent),
             )?;
             let ay = axis(
                 pipeline,
                 g,
+                axes,
                 y,
-                &sorted_subset(g.compensated.column(iy), &parent),
+                &sorted_subset(g.compensated.column(iy), parent),
             )?;
             let xs: Vec<f64> = xs.iter().map(|v| ax.forward(*v)).collect();
             let ys: Vec<f64> = ys.iter().map(|v| ay.forward(*v)).collect();
@@ -607,7 +686,7 @@ fn resolve_gate(
                 // One sort of the parent's values serves the cofactor, the
                 // density, its window and the fallback quantile.
                 let mut vals = match &t.reference {
-                    None => sorted_subset(g.compensated.column(idx), &parent),
+                    None => sorted_subset(g.compensated.column(idx), parent),
                     Some(r) => {
                         let pop = g
                             .populations
@@ -617,7 +696,7 @@ fn resolve_gate(
                         sorted_subset(g.compensated.column(idx), &pop.members)
                     }
                 };
-                let a = axis(pipeline, g, &t.marker, &vals)?;
+                let a = axis(pipeline, g, axes, &t.marker, &vals)?;
                 forward_sorted(a, &mut vals);
                 let found =
                     adaptive::valley_threshold_sorted(&vals, &t.valley).ok_or_else(|| {

@@ -13,7 +13,7 @@
 use serde::Serialize;
 
 use super::definition::{AbsoluteSpec, ColumnSpec, Pipeline, QcRule, Stat, ROOT};
-use super::density::{median, median_at};
+use super::density::{median, median_at, median_masked};
 use super::engine::Gated;
 
 /// Numbers from the samplesheet row and the file that absolute counts need.
@@ -125,7 +125,7 @@ pub fn population_stats(
     let total = gated.population(ROOT).map_or(0, |r| r.count);
     let mut abs_flag = None;
     let mut out: Vec<PopulationStats> = Vec::new();
-    let mut scratch = Vec::new();
+    let (mut scratch, mut words) = (Vec::new(), Vec::new());
     for pop in &gated.populations {
         let parent_count = pop
             .parent
@@ -157,6 +157,19 @@ pub fn population_stats(
         });
         let medians = match same_as_parent {
             Some(m) => m,
+            // Large populations: a contiguous pass over the column with the
+            // membership mask.
+            None if pop.count >= pop.members.len() / 8 && pop.count >= 4096 => markers
+                .iter()
+                .map(|m| {
+                    median_masked(
+                        gated.marker_values(m)?,
+                        &pop.members,
+                        &mut words,
+                        &mut scratch,
+                    )
+                })
+                .collect(),
             None => {
                 // The member indices once per population, then one gather
                 // per marker (not a pass over every event of the file).
