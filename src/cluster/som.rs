@@ -24,8 +24,15 @@
 //! - events as `f32`, row-major (one event = one 40-byte row);
 //! - codes in blocks of 16 nodes ([`CodeBook`]): per marker, 16 nodes side
 //!   by side, so the distance to 16 codes and their update are one AVX-512
-//!   operation per marker; each lane keeps its own running minimum and one
-//!   reduction per step picks the winner;
+//!   operation per marker;
+//! - the winner is one integer minimum over (distance bits, node) keys:
+//!   distances are ≥ 0, so their bits order as the values do, and the node
+//!   in the low half settles ties as R does (first index);
+//! - each step also searches for the next step's winner (the next event is
+//!   already drawn), summing the distances of the blocks it just moved
+//!   while their codes are still in registers: a step is a chain of
+//!   dependent work (winner → update → next distances → next winner), and
+//!   this takes the round trip through memory out of it;
 //! - the event of step `t + PREFETCH` is drawn early and its row
 //!   prefetched, hiding the cache miss of a random row of a 40 MB matrix
 //!   (the random stream is the same; it is only consumed earlier), and the
@@ -200,20 +207,23 @@ trait Kernel {
     /// marker by marker; the smallest node index among equal distances.
     fn nearest(book: &CodeBook, x: &[f32]) -> usize;
 
-    /// Moves every node within `thr` grid distance (per `grid_d`) of the
-    /// winner towards `x` by `alpha` (`code += (x − code) · alpha`); only
-    /// blocks `lo..=hi` can hold such nodes. With `TRACK`, returns the
-    /// summed `|x − code|` of the moved nodes (R's `change`), else 0.
+    /// One training step, and the search for the next one: moves every
+    /// node within `thr` grid distance (per `grid_d`) of the winner towards
+    /// `x` by `alpha` (`code += (x − code) · alpha`; only blocks `lo..=hi`
+    /// can hold such nodes), then finds the nearest node to `x_next` on the
+    /// moved codes. Returns that node and, with `TRACK`, the summed
+    /// `|x − code|` of the moved nodes (R's `change`), else 0.
     #[allow(clippy::too_many_arguments)]
-    fn update<const TRACK: bool>(
+    fn step<const TRACK: bool>(
         book: &mut CodeBook,
         x: &[f32],
+        x_next: &[f32],
         grid_d: &[Lanes],
         lo: usize,
         hi: usize,
         thr: f32,
         alpha: f32,
-    ) -> f64;
+    ) -> (usize, f64);
 }
 
 /// Portable Rust; the reference the vector kernel must match.
@@ -255,6 +265,24 @@ impl Kernel for Portable {
     }
 
     #[inline(always)]
+    fn step<const TRACK: bool>(
+        book: &mut CodeBook,
+        x: &[f32],
+        x_next: &[f32],
+        grid_d: &[Lanes],
+        lo: usize,
+        hi: usize,
+        thr: f32,
+        alpha: f32,
+    ) -> (usize, f64) {
+        let change = Portable::update::<TRACK>(book, x, grid_d, lo, hi, thr, alpha);
+        (Portable::nearest(book, x_next), change)
+    }
+}
+
+impl Portable {
+    /// The update half of [`Kernel::step`].
+    #[inline(always)]
     fn update<const TRACK: bool>(
         book: &mut CodeBook,
         x: &[f32],
@@ -266,7 +294,9 @@ impl Kernel for Portable {
     ) -> f64 {
         let dim = book.dim;
         let mut moved = [0.0f32; BLOCK];
-        for (b, g) in grid_d.iter().enumerate().take(hi + 1).skip(lo) {
+        let first = lo.min(grid_d.len());
+        let range = grid_d.get(first..=hi).unwrap_or(&[]);
+        for (b, g) in (first..).zip(range) {
             let Some(block) = book.blocks.get_mut(b * dim..(b + 1) * dim) else {
                 continue;
             };
@@ -315,93 +345,143 @@ mod avx512 {
         }
 
         #[inline(always)]
-        fn update<const TRACK: bool>(
+        fn step<const TRACK: bool>(
             book: &mut CodeBook,
             x: &[f32],
+            x_next: &[f32],
             grid_d: &[Lanes],
             lo: usize,
             hi: usize,
             thr: f32,
             alpha: f32,
-        ) -> f64 {
+        ) -> (usize, f64) {
             // SAFETY: as above.
-            unsafe { update_nodes::<TRACK>(book, x, grid_d, lo, hi, thr, alpha) }
+            unsafe { fused_step::<TRACK>(book, x, x_next, grid_d, lo, hi, thr, alpha) }
         }
+    }
+
+    /// See [`Kernel::step`]. Each block of the neighbourhood is moved and
+    /// its distances to `x_next` summed from the moved codes while they are
+    /// still in registers, so the next search does not wait for the stores
+    /// to reach memory; other blocks only get their distances.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn fused_step<const TRACK: bool>(
+        book: &mut CodeBook,
+        x: &[f32],
+        x_next: &[f32],
+        grid_d: &[Lanes],
+        lo: usize,
+        hi: usize,
+        thr: f32,
+        alpha: f32,
+    ) -> (usize, f64) {
+        let dim = book.dim.max(1);
+        let thr_v = _mm512_set1_ps(thr);
+        let alpha_v = _mm512_set1_ps(alpha);
+        let mut moved = _mm512_setzero_ps();
+        let mut keys = MinKeys::new();
+        let mut node = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        let step = _mm512_set1_epi32(BLOCK as i32);
+        for (b, block) in book.blocks.chunks_exact_mut(dim).enumerate() {
+            let mut acc = _mm512_setzero_ps();
+            match grid_d.get(b) {
+                Some(g) if b >= lo && b <= hi => {
+                    let inside =
+                        _mm512_cmp_ps_mask::<_CMP_LE_OQ>(_mm512_load_ps(g.0.as_ptr()), thr_v);
+                    let w = _mm512_maskz_mov_ps(inside, alpha_v);
+                    for ((c, &xj), &yj) in block.iter_mut().zip(x).zip(x_next) {
+                        let code = _mm512_load_ps(c.0.as_ptr());
+                        let diff = _mm512_sub_ps(_mm512_set1_ps(xj), code);
+                        let next = _mm512_add_ps(code, _mm512_mul_ps(diff, w));
+                        _mm512_store_ps(c.0.as_mut_ptr(), next);
+                        if TRACK {
+                            moved = _mm512_mask_add_ps(moved, inside, moved, _mm512_abs_ps(diff));
+                        }
+                        let d2 = _mm512_sub_ps(_mm512_set1_ps(yj), next);
+                        acc = _mm512_add_ps(acc, _mm512_mul_ps(d2, d2));
+                    }
+                }
+                _ => acc = block_distances(block, x_next),
+            }
+            keys.push(acc, node);
+            node = _mm512_add_epi32(node, step);
+        }
+        let change = if TRACK {
+            let mut lanes = [0.0f32; BLOCK];
+            _mm512_storeu_ps(lanes.as_mut_ptr(), moved);
+            lanes.iter().map(|&m| m as f64).sum()
+        } else {
+            0.0
+        };
+        (keys.winner(), change)
     }
 
     /// See [`Kernel::nearest`].
     #[target_feature(enable = "avx512f")]
     #[inline]
     pub(super) unsafe fn nearest_node(book: &CodeBook, x: &[f32]) -> usize {
-        let dim = book.dim.max(1);
-        let mut best = _mm512_set1_ps(f32::INFINITY);
-        let mut best_node = _mm512_setzero_si512();
+        let mut keys = MinKeys::new();
         let mut node = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
         let step = _mm512_set1_epi32(BLOCK as i32);
-        for block in book.blocks.chunks_exact(dim) {
-            let mut acc = _mm512_setzero_ps();
-            for (c, &xj) in block.iter().zip(x) {
-                let diff = _mm512_sub_ps(_mm512_set1_ps(xj), _mm512_load_ps(c.0.as_ptr()));
-                acc = _mm512_add_ps(acc, _mm512_mul_ps(diff, diff));
-            }
-            // Strictly smaller wins, so earlier blocks keep ties.
-            let better = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(acc, best);
-            best = _mm512_mask_mov_ps(best, better, acc);
-            best_node = _mm512_mask_mov_epi32(best_node, better, node);
+        for block in book.blocks.chunks_exact(book.dim.max(1)) {
+            keys.push(block_distances(block, x), node);
             node = _mm512_add_epi32(node, step);
         }
-        let min = _mm512_reduce_min_ps(best);
-        let at_min = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(best, _mm512_set1_ps(min));
-        if at_min.is_power_of_two() {
-            // One lane holds the minimum (the usual case): read its node.
-            let mut nodes = [0u32; BLOCK];
-            _mm512_storeu_si512(nodes.as_mut_ptr().cast(), best_node);
-            return nodes[at_min.trailing_zeros() as usize % BLOCK] as usize;
-        }
-        _mm512_mask_reduce_min_epu32(at_min, best_node) as usize
+        keys.winner()
     }
 
-    /// See [`Kernel::update`]: weight `alpha` inside, 0 outside, as the
-    /// portable kernel (a blend would become a masked store, which the next
-    /// step's loads cannot forward from).
+    /// Squared distances from `x` to the 16 codes of a block, summed
+    /// marker by marker.
     #[target_feature(enable = "avx512f")]
     #[inline]
-    unsafe fn update_nodes<const TRACK: bool>(
-        book: &mut CodeBook,
-        x: &[f32],
-        grid_d: &[Lanes],
-        lo: usize,
-        hi: usize,
-        thr: f32,
-        alpha: f32,
-    ) -> f64 {
-        let dim = book.dim;
-        let thr_v = _mm512_set1_ps(thr);
-        let alpha_v = _mm512_set1_ps(alpha);
-        let mut moved = _mm512_setzero_ps();
-        for (b, g) in grid_d.iter().enumerate().take(hi + 1).skip(lo) {
-            let inside = _mm512_cmp_ps_mask::<_CMP_LE_OQ>(_mm512_load_ps(g.0.as_ptr()), thr_v);
-            let w = _mm512_maskz_mov_ps(inside, alpha_v);
-            let Some(block) = book.blocks.get_mut(b * dim..(b + 1) * dim) else {
-                continue;
-            };
-            for (c, &xj) in block.iter_mut().zip(x) {
-                let code = _mm512_load_ps(c.0.as_ptr());
-                let diff = _mm512_sub_ps(_mm512_set1_ps(xj), code);
-                let next = _mm512_add_ps(code, _mm512_mul_ps(diff, w));
-                _mm512_store_ps(c.0.as_mut_ptr(), next);
-                if TRACK {
-                    moved = _mm512_mask_add_ps(moved, inside, moved, _mm512_abs_ps(diff));
-                }
+    unsafe fn block_distances(block: &[Lanes], x: &[f32]) -> __m512 {
+        let mut acc = _mm512_setzero_ps();
+        for (c, &xj) in block.iter().zip(x) {
+            let diff = _mm512_sub_ps(_mm512_set1_ps(xj), _mm512_load_ps(c.0.as_ptr()));
+            acc = _mm512_add_ps(acc, _mm512_mul_ps(diff, diff));
+        }
+        acc
+    }
+
+    /// The running minimum of (distance, node) keys over the blocks.
+    ///
+    /// Distances are ≥ 0, so their bits order as unsigned integers do. A
+    /// key is a node's distance bits above its index: the smallest key is
+    /// the smallest distance and, among equal ones, the smallest node. Two
+    /// vectors of eight 64-bit keys hold the 16 lanes.
+    struct MinKeys {
+        lo: __m512i,
+        hi: __m512i,
+    }
+
+    impl MinKeys {
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn new() -> Self {
+            MinKeys {
+                lo: _mm512_set1_epi64(-1),
+                hi: _mm512_set1_epi64(-1),
             }
         }
-        if !TRACK {
-            return 0.0;
+
+        /// Adds the distances of one block and its node indices.
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn push(&mut self, dist: __m512, node: __m512i) {
+            let bits = _mm512_castps_si512(dist);
+            self.lo = _mm512_min_epu64(self.lo, _mm512_unpacklo_epi32(node, bits));
+            self.hi = _mm512_min_epu64(self.hi, _mm512_unpackhi_epi32(node, bits));
         }
-        // The same lane order as the portable sum.
-        let mut lanes = [0.0f32; BLOCK];
-        _mm512_storeu_ps(lanes.as_mut_ptr(), moved);
-        lanes.iter().map(|&m| m as f64).sum()
+
+        /// The winning node.
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn winner(&self) -> usize {
+            let key = _mm512_reduce_min_epu64(_mm512_min_epu64(self.lo, self.hi));
+            (key & 0xFFFF_FFFF) as usize
+        }
     }
 
     /// The training loop with the AVX-512 kernel.
@@ -620,6 +700,12 @@ fn train_with<K: Kernel>(
         prefetch_row(data, *slot, dim);
     }
 
+    let mut alpha_next = a0 as f32;
+    // The event of step k is `ahead[k % PREFETCH]` until step k draws its
+    // replacement, so the next step's event is always known: each step
+    // also finds the next winner (see [`Kernel::step`]).
+    let row = |i: usize| data.get(i * dim..(i + 1) * dim).unwrap_or(&[]);
+    let mut winner = K::nearest(&book, row(ahead[0]));
     for k in 0..niter {
         if pass_left == 0 {
             if change < 1.0 {
@@ -630,27 +716,28 @@ fn train_with<K: Kernel>(
         }
         pass_left -= 1;
         let slot = k % PREFETCH;
-        let i = ahead[slot];
+        let x = row(ahead[slot]);
         ahead[slot] = rng.gen_range(0..n);
         prefetch_row(data, ahead[slot], dim);
-        let Some(x) = data.get(i * dim..(i + 1) * dim) else {
-            break;
-        };
+        let x_next = row(ahead[(k + 1) % PREFETCH]);
 
-        let winner = K::nearest(&book, x);
         if threshold < 1.0 {
             threshold = 0.5;
         }
-        let alpha = (a0 - (a0 - a1) * k as f64 / niter as f64) as f32;
+        // Computed a step ahead: the division is then off the step's path.
+        let alpha = alpha_next;
+        alpha_next = (a0 - (a0 - a1) * (k + 1) as f64 / niter as f64) as f32;
         let thr = threshold as f32;
         let (grid_d, lo, hi) = hood.within(winner, thr);
         // R stops after a pass whose summed change is below 1. The sum only
         // grows, so once it reaches 1 the rest of the pass cannot change the
         // decision and is not summed.
         if change < 1.0 {
-            change += K::update::<true>(&mut book, x, grid_d, lo, hi, thr, alpha);
+            let (next, moved) = K::step::<true>(&mut book, x, x_next, grid_d, lo, hi, thr, alpha);
+            change += moved;
+            winner = next;
         } else {
-            K::update::<false>(&mut book, x, grid_d, lo, hi, thr, alpha);
+            winner = K::step::<false>(&mut book, x, x_next, grid_d, lo, hi, thr, alpha).0;
         }
         threshold -= threshold_step;
     }
