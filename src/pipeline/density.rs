@@ -52,8 +52,8 @@ impl Density {
         let n = v.len() as f64;
         let q = |p: f64| quantile_sorted(v, p);
         let sd = {
-            let mean = v.iter().sum::<f64>() / n;
-            (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+            let mean = sum4(v.iter().copied()) / n;
+            (sum4(v.iter().map(|x| (x - mean) * (x - mean))) / (n - 1.0)).sqrt()
         };
         let iqr = q(0.75) - q(0.25);
         let spread = if iqr > 0.0 { sd.min(iqr / 1.34) } else { sd };
@@ -68,21 +68,39 @@ impl Density {
             return None;
         }
         // Linear binning: each value splits its weight between its two
-        // neighbouring grid points.
+        // neighbouring grid points. The values are sorted, so each grid cell
+        // receives one run of them: a run's weights are summed in registers
+        // (four partial sums, so no long chain of dependent additions) and
+        // added to the grid once — not one read-modify-write per value.
         let mut counts = vec![0.0; GRID];
+        let mut flush = |cell: usize, len: usize, fsum: [f64; 4]| {
+            let f = (fsum[0] + fsum[1]) + (fsum[2] + fsum[3]);
+            if let Some(c) = counts.get_mut(cell) {
+                *c += len as f64 - f;
+            }
+            if let Some(c) = counts.get_mut(cell + 1) {
+                *c += f;
+            }
+        };
+        let (mut cell, mut len, mut fsum) = (usize::MAX, 0usize, [0.0f64; 4]);
         for &x in v {
             let pos = (x - lo) / step;
             if pos < 0.0 || pos > (GRID - 1) as f64 {
                 continue;
             }
-            let i = pos.floor() as usize;
-            let f = pos - i as f64;
-            if let Some(c) = counts.get_mut(i) {
-                *c += 1.0 - f;
+            // pos ≥ 0 here, so truncation is the floor (without a call).
+            let i = pos as usize;
+            if i != cell {
+                if len > 0 {
+                    flush(cell, len, fsum);
+                }
+                (cell, len, fsum) = (i, 0, [0.0; 4]);
             }
-            if let Some(c) = counts.get_mut(i + 1) {
-                *c += f;
-            }
+            fsum[len & 3] += pos - i as f64;
+            len += 1;
+        }
+        if len > 0 {
+            flush(cell, len, fsum);
         }
         let h = bandwidth / step;
         let half = (4.0 * h).ceil() as usize;
@@ -140,6 +158,18 @@ impl Density {
     pub fn valley_between(&self, a: usize, b: usize) -> Option<usize> {
         (a + 1..b).min_by(|&i, &j| self.y[i].total_cmp(&self.y[j]).then(i.cmp(&j)))
     }
+}
+
+/// Sum in four interleaved partial sums (element k into sum k mod 4),
+/// combined as (s0 + s1) + (s2 + s3): a fixed order, so the same values
+/// always give the same bits, without one long chain of dependent
+/// additions.
+pub fn sum4(values: impl Iterator<Item = f64>) -> f64 {
+    let mut s = [0.0f64; 4];
+    for (k, x) in values.enumerate() {
+        s[k & 3] += x;
+    }
+    (s[0] + s[1]) + (s[2] + s[3])
 }
 
 /// The `p` quantile (0–1) of sorted values, linear interpolation (R type 7).
@@ -478,36 +508,41 @@ pub fn from_total_key(k: u64) -> f64 {
 /// Sorts by `f64::total_cmp` — the same order, bit for bit — with an LSD
 /// radix sort on [`total_key`]s: every density estimate and cofactor sorts
 /// its parent's events, and a comparison sort made those sorts the largest
-/// cost of resolving a file's gates. Byte digits that are the same for every
-/// value (the sign and most of the exponent, typically) are skipped.
+/// cost of resolving a file's gates. Digits that are the same for every
+/// value are skipped.
 pub fn sort_total(v: &mut [f64]) {
-    if v.len() < 256 {
+    if v.len() < 256 || v.len() > u32::MAX as usize {
         v.sort_unstable_by(f64::total_cmp);
         return;
     }
+    // Six 11-bit digits (the last one 9 bits) instead of eight bytes: two
+    // scatter passes fewer, with counts that still fit in L1.
+    const BITS: u32 = 11;
+    const DIGITS: usize = 6;
+    const MASK: u64 = (1 << BITS) - 1;
     let mut keys: Vec<u64> = v.iter().map(|&x| total_key(x)).collect();
-    let mut hist = [[0usize; 256]; 8];
+    let mut hist = vec![[0u32; 1 << BITS]; DIGITS];
     for &k in &keys {
         for (d, h) in hist.iter_mut().enumerate() {
-            h[((k >> (8 * d)) & 0xff) as usize] += 1;
+            h[((k >> (BITS as usize * d)) & MASK) as usize] += 1;
         }
     }
     let mut tmp = vec![0u64; keys.len()];
     for (d, h) in hist.iter().enumerate() {
         // A digit shared by every key does not reorder anything.
-        if h.contains(&keys.len()) {
+        if h.iter().any(|&c| c as usize == keys.len()) {
             continue;
         }
-        let mut offsets = [0usize; 256];
+        let mut offsets = [0usize; 1 << BITS];
         let mut sum = 0;
         for (o, &c) in offsets.iter_mut().zip(h) {
             *o = sum;
-            sum += c;
+            sum += c as usize;
         }
         for &k in &keys {
-            // The digit is < 256 and the offsets stay below the length, so
+            // The digit is < 2048 and the offsets stay below the length, so
             // neither index can be out of range.
-            let o = &mut offsets[((k >> (8 * d)) & 0xff) as usize];
+            let o = &mut offsets[((k >> (BITS as usize * d)) & MASK) as usize];
             if let Some(t) = tmp.get_mut(*o) {
                 *t = k;
             }

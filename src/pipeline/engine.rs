@@ -462,24 +462,32 @@ fn same_members(bits: &crate::gating::Bitset, members: &[bool]) -> bool {
 /// The finite values of a column restricted to a population, sorted
 /// ascending (by `f64::total_cmp`).
 fn sorted_subset(values: &[f64], members: &[bool]) -> Vec<f64> {
-    let mut v: Vec<f64> = values
-        .iter()
-        .zip(members)
-        .filter(|(v, m)| **m && v.is_finite())
-        .map(|(v, _)| *v)
-        .collect();
+    let mut v = compact(values, members, true);
     super::density::sort_total(&mut v);
     v
 }
 
 /// The values of a column restricted to a population.
 fn subset(values: &[f64], members: &[bool]) -> Vec<f64> {
-    values
-        .iter()
-        .zip(members)
-        .filter(|(_, m)| **m)
-        .map(|(v, _)| *v)
-        .collect()
+    compact(values, members, false)
+}
+
+/// The values whose flag is set (and, with `finite_only`, that are finite),
+/// in order. Written without a data-dependent branch — every value is
+/// stored at the next free slot, which advances only for a kept one — since
+/// membership flags of a mixed population defeat branch prediction.
+fn compact(values: &[f64], members: &[bool], finite_only: bool) -> Vec<f64> {
+    let n = values.len().min(members.len());
+    let mut out = vec![0.0; n + 1];
+    let mut len = 0;
+    for (&x, &m) in values.iter().zip(members) {
+        if let Some(slot) = out.get_mut(len) {
+            *slot = x;
+        }
+        len += usize::from(m & (!finite_only | x.is_finite()));
+    }
+    out.truncate(len);
+    out
 }
 
 fn dim(g: &Gated, marker: &str, compensated: bool) -> Result<(Dim, usize), String> {

@@ -173,12 +173,16 @@ pub fn population_stats(
             None => {
                 // The member indices once per population, then one gather
                 // per marker (not a pass over every event of the file).
-                let idx: Vec<usize> = pop
-                    .members
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, &k)| k.then_some(i))
-                    .collect();
+                let mut idx = vec![0usize; pop.members.len() + 1];
+                let mut len = 0;
+                // Branch-free: every index is written, only members advance.
+                for (i, &k) in pop.members.iter().enumerate() {
+                    if let Some(slot) = idx.get_mut(len) {
+                        *slot = i;
+                    }
+                    len += usize::from(k);
+                }
+                idx.truncate(len);
                 markers
                     .iter()
                     .map(|m| median_at(gated.marker_values(m)?, &idx, &mut scratch))
