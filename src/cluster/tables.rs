@@ -7,6 +7,8 @@
 
 use std::io::Write;
 
+use rayon::prelude::*;
+
 use super::{ClusterError, FlowSom};
 
 /// One metacluster in one sample.
@@ -67,13 +69,17 @@ pub(crate) fn sample_table_rows(
 }
 
 /// Counts, percents and medians of `dim` markers (`value(marker, event)`)
-/// per metacluster.
+/// per metacluster. Markers are done in parallel, each on one reused
+/// per-thread buffer of the clustered values (a counting sort by
+/// metacluster, then a selection per bucket); every median is exact and
+/// independent of the others, so the table is the same for any thread
+/// count.
 fn build_table(
     sample: &str,
     dim: usize,
     k: usize,
     metaclusters: &[Option<u16>],
-    value: impl Fn(usize, usize) -> f64,
+    value: impl Fn(usize, usize) -> f64 + Sync,
 ) -> SampleTable {
     let mut counts = vec![0usize; k];
     for m in metaclusters.iter().flatten() {
@@ -82,25 +88,40 @@ fn build_table(
         }
     }
     let clustered: usize = counts.iter().sum();
-    // Bucket offsets (a counting sort by metacluster), reused per marker.
+    // Bucket offsets of the counting sort.
     let mut offsets = vec![0usize; k + 1];
     for m in 0..k {
         offsets[m + 1] = offsets[m] + counts[m];
     }
-    let mut medians = vec![Vec::with_capacity(dim); k];
-    let mut buf = vec![0.0f64; clustered];
-    for j in 0..dim {
-        let mut fill = offsets.clone();
-        for (i, m) in metaclusters.iter().enumerate() {
-            if let Some(slot) = m.and_then(|m| fill.get_mut(m as usize)) {
-                buf[*slot] = value(j, i);
-                *slot += 1;
-            }
-        }
-        for m in 0..k {
-            medians[m].push(median(&mut buf[offsets[m]..offsets[m + 1]]));
-        }
-    }
+    let per_marker: Vec<Vec<f64>> = (0..dim)
+        .into_par_iter()
+        .map_init(
+            || vec![0.0f64; clustered],
+            |buf, j| {
+                let mut fill = offsets.clone();
+                for (i, m) in metaclusters.iter().enumerate() {
+                    if let Some(slot) = m.and_then(|m| fill.get_mut(m as usize)) {
+                        if let Some(b) = buf.get_mut(*slot) {
+                            *b = value(j, i);
+                        }
+                        *slot += 1;
+                    }
+                }
+                offsets
+                    .windows(2)
+                    .map(|w| buf.get_mut(w[0]..w[1]).map_or(f64::NAN, median))
+                    .collect()
+            },
+        )
+        .collect();
+    let medians: Vec<Vec<f64>> = (0..k)
+        .map(|m| {
+            per_marker
+                .iter()
+                .map(|col| col.get(m).copied().unwrap_or(f64::NAN))
+                .collect()
+        })
+        .collect();
     let rows = (0..k)
         .zip(medians)
         .map(|(m, medians)| MetaclusterStats {
