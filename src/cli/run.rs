@@ -54,7 +54,7 @@ pub fn default_sinks() -> Vec<Box<dyn Sink>> {
     vec![
         Box::new(ResultsCsv::default()),
         Box::new(PopulationsCsv::default()),
-        Box::new(GatesXml),
+        Box::new(GatesXml::default()),
         Box::new(RunJson::default()),
     ]
 }

@@ -307,17 +307,23 @@ pub fn run(
         stages: stage_info,
         batch_dependent_columns,
     };
-    for s in sinks.iter_mut() {
-        s.begin(&batch)?;
-    }
-    for r in &results {
+    // In the pool too: sinks whose per-file work is independent (gates/,
+    // run.json entries) spread it over the batch's threads, so the serial
+    // tail of the batch stays short.
+    pool.install(|| -> Result<(), SinkError> {
         for s in sinks.iter_mut() {
-            s.sample(&batch, r)?;
+            s.begin(&batch)?;
         }
-    }
-    for s in sinks.iter_mut() {
-        s.finish(&batch, &summary)?;
-    }
+        for r in &results {
+            for s in sinks.iter_mut() {
+                s.sample(&batch, r)?;
+            }
+        }
+        for s in sinks.iter_mut() {
+            s.finish(&batch, &summary)?;
+        }
+        Ok(())
+    })?;
     Ok((batch, summary))
 }
 

@@ -9,6 +9,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 use super::result::{BatchInfo, SampleResult};
@@ -188,14 +189,20 @@ impl Sink for PopulationsCsv {
 
 /// `run.json`: provenance of the batch (versions, hashes, the resolved
 /// panel and compensation per input, warnings, errors, timings).
+///
+/// The per-input entries are rendered in the batch's thread pool when the
+/// runner calls the sinks inside it (as it does), each to pretty JSON
+/// indented for its place in the document, and spliced into the document's
+/// `inputs` array: the same bytes as rendering the whole document at once,
+/// with the serial part of the batch reduced to the splice.
 #[derive(Default)]
 pub struct RunJson {
     samples: Vec<serde_json::Value>,
 }
 
-impl Sink for RunJson {
-    fn sample(&mut self, _batch: &BatchInfo, r: &SampleResult) -> Result<(), SinkError> {
-        self.samples.push(serde_json::json!({
+/// One input's run.json entry.
+fn run_json_entry(r: &SampleResult) -> serde_json::Value {
+    serde_json::json!({
             "file": r.file_name,
             "input": r.input,
             "sha256": r.sha256,
@@ -209,7 +216,12 @@ impl Sink for RunJson {
             "gates": r.gates,
             "gates_not_applied": r.gates_not_applied.iter().map(|(id, why)| serde_json::json!({"gate": id, "reason": why})).collect::<Vec<_>>(),
             "elapsed_ms": r.elapsed_ms,
-        }));
+    })
+}
+
+impl Sink for RunJson {
+    fn sample(&mut self, _batch: &BatchInfo, r: &SampleResult) -> Result<(), SinkError> {
+        self.samples.push(run_json_entry(r));
         Ok(())
     }
 
@@ -237,21 +249,74 @@ impl Sink for RunJson {
             // these (trained on the whole batch, e.g. FlowSOM).
             "batch_dependent_columns": s.batch_dependent_columns,
             "stages": s.stages,
-            "inputs": self.samples,
+            "inputs": [],
         });
-        let bytes = serde_json::to_vec_pretty(&doc).map_err(|e| SinkError::Write {
+        let err = |e: serde_json::Error| SinkError::Write {
             path: path.clone(),
             message: e.to_string(),
-        })?;
+        };
+        let samples = std::mem::take(&mut self.samples);
+        let entries = samples
+            .par_iter()
+            .map(|v| serde_json::to_vec_pretty(v).map(|b| indent_entry(&b)))
+            .collect::<Result<Vec<Vec<u8>>, _>>()
+            .map_err(err)?;
+        let bytes = splice_inputs(&serde_json::to_vec_pretty(&doc).map_err(err)?, &entries);
         write_atomic(&path, &bytes)
     }
+}
+
+/// A top-level pretty-printed value re-indented as an element of a
+/// top-level key's array (two levels deeper: four spaces after every line
+/// break; JSON strings hold no raw line breaks).
+fn indent_entry(pretty: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(pretty.len() + pretty.len() / 8);
+    out.extend_from_slice(b"    ");
+    for &b in pretty {
+        out.push(b);
+        if b == b'\n' {
+            out.extend_from_slice(b"    ");
+        }
+    }
+    out
+}
+
+/// Replaces the document's empty top-level `"inputs": []` by the rendered
+/// entries, laid out as serde_json's pretty printer lays out an array.
+fn splice_inputs(doc: &[u8], entries: &[Vec<u8>]) -> Vec<u8> {
+    const EMPTY: &[u8] = b"\n  \"inputs\": []";
+    let Some(at) = doc.windows(EMPTY.len()).position(|w| w == EMPTY) else {
+        return doc.to_vec();
+    };
+    if entries.is_empty() {
+        return doc.to_vec();
+    }
+    let body: usize = entries.iter().map(|e| e.len() + 2).sum();
+    let mut out = Vec::with_capacity(doc.len() + body + 8);
+    out.extend_from_slice(&doc[..at]);
+    out.extend_from_slice(b"\n  \"inputs\": [\n");
+    for (k, e) in entries.iter().enumerate() {
+        if k > 0 {
+            out.extend_from_slice(b",\n");
+        }
+        out.extend_from_slice(e);
+    }
+    out.extend_from_slice(b"\n  ]");
+    out.extend_from_slice(&doc[at + EMPTY.len()..]);
+    out
 }
 
 /// `gates/<file name>.xml`: the gates applied to each file, data-driven
 /// ones resolved to coordinates, as Gating-ML 2.0 (see
 /// [`export`](super::export)). Failed files get none.
+///
+/// The files are written at the end of the batch, in its thread pool (the
+/// runner calls the sinks inside it): one file per input, independent of
+/// the others, so the work need not be serial.
 #[derive(Debug, Default)]
-pub struct GatesXml;
+pub struct GatesXml {
+    pending: Vec<(PathBuf, Vec<super::result::AppliedGate>)>,
+}
 
 impl Sink for GatesXml {
     fn sample(&mut self, batch: &BatchInfo, r: &SampleResult) -> Result<(), SinkError> {
@@ -262,19 +327,59 @@ impl Sink for GatesXml {
             .outdir
             .join("gates")
             .join(format!("{}.xml", r.file_name));
-        let err = |message: String| SinkError::Write {
-            path: path.clone(),
-            message,
-        };
-        let strategy = super::export::to_strategy(&r.gates).map_err(|e| err(e.to_string()))?;
-        let xml = crate::gatingml::write_string(&strategy).map_err(|e| err(e.to_string()))?;
-        write_atomic(&path, xml.as_bytes())
+        self.pending.push((path, r.gates.clone()));
+        Ok(())
+    }
+
+    fn finish(&mut self, _batch: &BatchInfo, _s: &BatchSummary) -> Result<(), SinkError> {
+        let pending = std::mem::take(&mut self.pending);
+        // Every file is attempted; the first failure in input order is
+        // reported.
+        let written: Vec<Result<(), SinkError>> = pending
+            .par_iter()
+            .map(|(path, gates)| {
+                let err = |message: String| SinkError::Write {
+                    path: path.clone(),
+                    message,
+                };
+                let strategy = super::export::to_strategy(gates).map_err(|e| err(e.to_string()))?;
+                let xml =
+                    crate::gatingml::write_string(&strategy).map_err(|e| err(e.to_string()))?;
+                write_atomic(path, xml.as_bytes())
+            })
+            .collect();
+        written.into_iter().collect()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spliced_inputs_render_like_the_whole_document() {
+        let entries = [
+            serde_json::json!({"file": "a.fcs", "gates": [{"id": "x", "v": [1.5, -2.0]}], "error": null}),
+            serde_json::json!({"file": "b\nc.fcs", "warnings": [], "panel": {}}),
+        ];
+        for n in 0..=entries.len() {
+            let whole = serde_json::json!({"a": 1, "inputs": entries[..n], "z": {"inputs": []}});
+            let empty = serde_json::json!({"a": 1, "inputs": [], "z": {"inputs": []}});
+            let rendered: Vec<Vec<u8>> = entries[..n]
+                .iter()
+                .map(|v| indent_entry(&serde_json::to_vec_pretty(v).unwrap()))
+                .collect();
+            assert_eq!(
+                String::from_utf8(splice_inputs(
+                    &serde_json::to_vec_pretty(&empty).unwrap(),
+                    &rendered
+                ))
+                .unwrap(),
+                String::from_utf8(serde_json::to_vec_pretty(&whole).unwrap()).unwrap(),
+                "{n} entries"
+            );
+        }
+    }
 
     #[test]
     fn numbers_and_atomic_write() {
