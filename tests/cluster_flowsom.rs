@@ -6,7 +6,7 @@ mod cluster_synth;
 use cluster_synth::{is_nk, sample, MARKERS};
 use nkflow::cluster::{
     cluster_batch, write_assignments_csv, write_clusters_csv, ClusterError, ClusterInput,
-    ClusterRun, FlowSomParams, Grid, Metaclustering,
+    ClusterRun, FlowSom, FlowSomParams, Grid, Metaclustering,
 };
 use nkflow::EventMatrix;
 
@@ -118,6 +118,23 @@ fn identical_for_one_and_two_threads_and_repeated_runs() {
     assert_eq!(outputs(&one), outputs(&two));
     assert_eq!(outputs(&two), outputs(&again));
     assert_eq!(one.model.train_events(), 20_000);
+    // cluster_batch (mapping beside the metaclustering) is train + assign.
+    let inputs: Vec<ClusterInput> = files
+        .iter()
+        .map(|(name, m, _)| ClusterInput::new(name, m))
+        .collect();
+    let model = FlowSom::train(&inputs, &MARKERS, &params).unwrap();
+    assert_eq!(model.codes(), two.model.codes());
+    assert_eq!(model.metacluster_names(), two.model.metacluster_names());
+    for (inp, s) in inputs.iter().zip(&two.samples) {
+        let a = model.assign(inp).unwrap();
+        assert_eq!((&a.nodes, &a.metaclusters), (&s.nodes, &s.metaclusters));
+        assert_eq!(a.table.rows.len(), s.table.rows.len());
+        for (x, y) in a.table.rows.iter().zip(&s.table.rows) {
+            assert_eq!(x.count, y.count);
+            assert_eq!(format!("{:?}", x.medians), format!("{:?}", y.medians));
+        }
+    }
     // A different seed gives a different map.
     let other = run(&files, &FlowSomParams { seed: 12, ..params }, 2);
     assert_ne!(one.model.codes(), other.model.codes());

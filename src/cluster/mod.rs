@@ -366,6 +366,35 @@ fn check_request(
     Ok(())
 }
 
+/// A checked training request: the markers, each sample's columns and
+/// mask, and the training rows.
+struct Request<'a> {
+    markers: Vec<String>,
+    resolved: Vec<Resolved<'a>>,
+    data: Vec<f32>,
+}
+
+/// Checks a training request on samples and resolves them.
+fn training_request<'a>(
+    inputs: &[ClusterInput<'a>],
+    markers: &[&str],
+    params: &FlowSomParams,
+) -> Result<Request<'a>, ClusterError> {
+    check_request(params, markers, inputs.len())?;
+    let markers: Vec<String> = markers.iter().map(|m| m.to_string()).collect();
+    let resolved = inputs
+        .iter()
+        .enumerate()
+        .map(|(f, inp)| inp.resolve(&markers, f))
+        .collect::<Result<Vec<_>, _>>()?;
+    let data = training::training_rows(&resolved, markers.len(), params.train_events, params.seed);
+    Ok(Request {
+        markers,
+        resolved,
+        data,
+    })
+}
+
 impl FlowSom {
     /// Trains one map on the clustered events of all `inputs` (or an even
     /// seeded subsample of them, see [`FlowSomParams::train_events`]) and
@@ -375,17 +404,8 @@ impl FlowSom {
         markers: &[&str],
         params: &FlowSomParams,
     ) -> Result<FlowSom, ClusterError> {
-        check_request(params, markers, inputs.len())?;
-        let markers: Vec<String> = markers.iter().map(|m| m.to_string()).collect();
-        let resolved = inputs
-            .iter()
-            .enumerate()
-            .map(|(f, inp)| inp.resolve(&markers, f))
-            .collect::<Result<Vec<_>, _>>()?;
-        let dim = markers.len();
-        let data = training::training_rows(&resolved, dim, params.train_events, params.seed);
-        drop(resolved);
-        Self::train_on(data, markers, params)
+        let req = training_request(inputs, markers, params)?;
+        Self::train_on(req.data, req.markers, params)
     }
 
     /// Trains one map on samples given as row-major `f32` rows of their
@@ -430,14 +450,13 @@ impl FlowSom {
         Self::train_on(data, markers, params)
     }
 
-    /// The SOM, metaclustering and naming on the training rows.
-    fn train_on(
-        data: Vec<f32>,
-        markers: Vec<String>,
+    /// The SOM's codes (node-major) trained on the training rows.
+    fn train_codes(
+        data: &[f32],
+        dim: usize,
         params: &FlowSomParams,
-    ) -> Result<FlowSom, ClusterError> {
-        let dim = markers.len();
-        let n_train = data.len() / dim;
+    ) -> Result<Vec<f32>, ClusterError> {
+        let n_train = data.len() / dim.max(1);
         let n_nodes = params.grid.n_nodes();
         if n_train < n_nodes {
             return Err(ClusterError::TooFewEvents {
@@ -450,7 +469,7 @@ impl FlowSom {
 
         let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
         rng.set_stream(STREAM_INIT);
-        let init = som::initial_codes(&data, dim, n_nodes, &mut rng);
+        let init = som::initial_codes(data, dim, n_nodes, &mut rng);
         let settings = SomSettings {
             grid: params.grid,
             rlen: params.rlen,
@@ -458,7 +477,29 @@ impl FlowSom {
         };
         let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
         rng.set_stream(STREAM_SOM);
-        let codes = som::train(&data, dim, &init, &settings, &mut rng);
+        Ok(som::train(data, dim, &init, &settings, &mut rng))
+    }
+
+    /// The SOM, metaclustering and naming on the training rows.
+    fn train_on(
+        data: Vec<f32>,
+        markers: Vec<String>,
+        params: &FlowSomParams,
+    ) -> Result<FlowSom, ClusterError> {
+        let codes = Self::train_codes(&data, markers.len(), params)?;
+        Self::finish(data, markers, params, codes)
+    }
+
+    /// Metaclustering and naming of trained codes.
+    fn finish(
+        data: Vec<f32>,
+        markers: Vec<String>,
+        params: &FlowSomParams,
+        codes: Vec<f32>,
+    ) -> Result<FlowSom, ClusterError> {
+        let dim = markers.len();
+        let n_train = data.len() / dim.max(1);
+        let n_nodes = params.grid.n_nodes();
         let book = CodeBook::from_rows(&codes, n_nodes, dim);
 
         let codes64: Vec<f64> = codes.iter().map(|&v| v as f64).collect();
@@ -585,17 +626,22 @@ impl FlowSom {
     pub fn assign(&self, input: &ClusterInput<'_>) -> Result<SampleClusters, ClusterError> {
         let r = input.resolve(&self.markers, 0)?;
         let nodes = som::map_columns(&self.book, &r.columns, r.mask);
+        Ok(self.clusters_of(input.name, &r, nodes))
+    }
+
+    /// Metaclusters and table of a sample whose events are mapped to nodes.
+    fn clusters_of(&self, name: &str, r: &Resolved<'_>, nodes: Vec<Option<u16>>) -> SampleClusters {
         let metaclusters: Vec<Option<u16>> = nodes
             .iter()
             .map(|nd| nd.and_then(|nd| self.node_metacluster.get(nd as usize).copied()))
             .collect();
-        let table = tables::sample_table(input.name, &r.columns, &metaclusters, self.k());
-        Ok(SampleClusters {
-            name: input.name.to_string(),
+        let table = tables::sample_table(name, &r.columns, &metaclusters, self.k());
+        SampleClusters {
+            name: name.to_string(),
             nodes,
             metaclusters,
             table,
-        })
+        }
     }
 }
 
@@ -630,17 +676,40 @@ pub struct ClusterRun {
     pub samples: Vec<SampleClusters>,
 }
 
-/// Trains one map on the batch and maps every sample: the one call the CLI
-/// and the pipeline's cluster stage make.
+/// Trains one map on the batch and maps every sample (the CLI's call; the
+/// pipeline's stage trains from rows, [`FlowSom::train_rows`]). The same
+/// result as [`FlowSom::train`] then [`FlowSom::assign`] per sample, with
+/// the mapping run beside the metaclustering.
 pub fn cluster_batch(
     inputs: &[ClusterInput<'_>],
     markers: &[&str],
     params: &FlowSomParams,
 ) -> Result<ClusterRun, ClusterError> {
-    let model = FlowSom::train(inputs, markers, params)?;
+    let Request {
+        markers,
+        resolved,
+        data,
+    } = training_request(inputs, markers, params)?;
+    let dim = markers.len();
+    let codes = FlowSom::train_codes(&data, dim, params)?;
+    // Mapping every event to its node needs only the codes: it runs beside
+    // the metaclustering and naming (mostly sequential) instead of after.
+    let book = CodeBook::from_rows(&codes, params.grid.n_nodes(), dim);
+    let (model, nodes) = rayon::join(
+        || FlowSom::finish(data, markers, params, codes),
+        || {
+            resolved
+                .iter()
+                .map(|r| som::map_columns(&book, &r.columns, r.mask))
+                .collect::<Vec<_>>()
+        },
+    );
+    let model = model?;
     let samples = inputs
         .iter()
-        .map(|inp| model.assign(inp))
-        .collect::<Result<Vec<_>, _>>()?;
+        .zip(&resolved)
+        .zip(nodes)
+        .map(|((inp, r), nodes)| model.clusters_of(inp.name, r, nodes))
+        .collect();
     Ok(ClusterRun { model, samples })
 }
