@@ -52,8 +52,8 @@ impl Density {
         let n = v.len() as f64;
         let q = |p: f64| quantile_sorted(v, p);
         let sd = {
-            let mean = sum4(v.iter().copied()) / n;
-            (sum4(v.iter().map(|x| (x - mean) * (x - mean))) / (n - 1.0)).sqrt()
+            let mean = sum4(v, |x| x) / n;
+            (sum4(v, |x| (x - mean) * (x - mean)) / (n - 1.0)).sqrt()
         };
         let iqr = q(0.75) - q(0.25);
         let spread = if iqr > 0.0 { sd.min(iqr / 1.34) } else { sd };
@@ -82,7 +82,15 @@ impl Density {
                 *c += f;
             }
         };
-        let (mut cell, mut len, mut fsum) = (usize::MAX, 0usize, [0.0f64; 4]);
+        // The four partial sums rotate through registers: after k values
+        // of a run, `t[j]` holds the sum of the values whose index in the
+        // run is ≡ k + j (mod 4); `by_class` puts them back in class order.
+        let by_class = |t: [f64; 4], len: usize| {
+            let r = 4 - len % 4;
+            [t[r % 4], t[(r + 1) % 4], t[(r + 2) % 4], t[(r + 3) % 4]]
+        };
+        let (mut cell, mut len) = (usize::MAX, 0usize);
+        let mut t = [0.0f64; 4];
         for &x in v {
             let pos = (x - lo) / step;
             if pos < 0.0 || pos > (GRID - 1) as f64 {
@@ -92,15 +100,15 @@ impl Density {
             let i = pos as usize;
             if i != cell {
                 if len > 0 {
-                    flush(cell, len, fsum);
+                    flush(cell, len, by_class(t, len));
                 }
-                (cell, len, fsum) = (i, 0, [0.0; 4]);
+                (cell, len, t) = (i, 0, [0.0; 4]);
             }
-            fsum[len & 3] += pos - i as f64;
+            t = [t[1], t[2], t[3], t[0] + (pos - i as f64)];
             len += 1;
         }
         if len > 0 {
-            flush(cell, len, fsum);
+            flush(cell, len, by_class(t, len));
         }
         let h = bandwidth / step;
         let half = (4.0 * h).ceil() as usize;
@@ -164,10 +172,20 @@ impl Density {
 /// combined as (s0 + s1) + (s2 + s3): a fixed order, so the same values
 /// always give the same bits, without one long chain of dependent
 /// additions.
-pub fn sum4(values: impl Iterator<Item = f64>) -> f64 {
-    let mut s = [0.0f64; 4];
-    for (k, x) in values.enumerate() {
-        s[k & 3] += x;
+pub fn sum4(values: &[f64], f: impl Fn(f64) -> f64) -> f64 {
+    // Four named accumulators (a dynamically indexed array would live in
+    // memory, each addition waiting on the store of the one before).
+    let (mut s0, mut s1, mut s2, mut s3) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+    let mut quads = values.chunks_exact(4);
+    for q in &mut quads {
+        s0 += f(q[0]);
+        s1 += f(q[1]);
+        s2 += f(q[2]);
+        s3 += f(q[3]);
+    }
+    let mut s = [s0, s1, s2, s3];
+    for (acc, &x) in s.iter_mut().zip(quads.remainder()) {
+        *acc += f(x);
     }
     (s[0] + s[1]) + (s[2] + s[3])
 }
@@ -317,6 +335,7 @@ pub fn median_at(values: &[f64], idx: &[usize], buf: &mut Vec<u64>) -> Option<f6
 pub fn median_masked(
     values: &[f64],
     members: &[bool],
+    member_words: &[u64],
     words: &mut Vec<u64>,
     buf: &mut Vec<u64>,
 ) -> Option<f64> {
@@ -359,7 +378,7 @@ pub fn median_masked(
     if lo == 0.0 || hi == 0.0 {
         return gather_all(buf);
     }
-    let c = bracket_pass(values, members, lo, hi, words);
+    let c = bracket_pass(values, members, member_words, lo, hi, words);
     if c.non_finite > 0 {
         return gather_all(buf);
     }
@@ -409,31 +428,85 @@ struct BracketCounts {
 fn bracket_pass(
     values: &[f64],
     members: &[bool],
+    member_words: &[u64],
     lo: f64,
     hi: f64,
     words: &mut Vec<u64>,
 ) -> BracketCounts {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked just above); the body
-            // is safe code, compiled with AVX2 enabled.
-            return unsafe { bracket_pass_avx2(values, members, lo, hi, words) };
+        if std::is_x86_feature_detected!("avx2") && member_words.len() == values.len().div_ceil(64)
+        {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            return unsafe { bracket_pass_avx2(values, member_words, lo, hi, words) };
         }
     }
     bracket_pass_generic(values, members, lo, hi, words)
 }
 
+/// [`bracket_pass_generic`] with AVX2 compares and movemasks, four events
+/// per instruction, on the membership packed as bits (`member_words`, one
+/// word per 64 events, as [`pack_bits`] makes them).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn bracket_pass_avx2(
     values: &[f64],
-    members: &[bool],
+    member_words: &[u64],
     lo: f64,
     hi: f64,
     words: &mut Vec<u64>,
 ) -> BracketCounts {
-    bracket_pass_generic(values, members, lo, hi, words)
+    use std::arch::x86_64::*;
+    words.clear();
+    let mut c = BracketCounts {
+        members: 0,
+        below: 0,
+        inside: 0,
+        non_finite: 0,
+    };
+    let (vlo, vhi) = (_mm256_set1_pd(lo), _mm256_set1_pd(hi));
+    for (xs, &mw) in values.chunks(64).zip(member_words) {
+        let (mut below, mut inside, mut finite) = (0u64, 0u64, 0u64);
+        if let Ok(block) = <&[f64; 64]>::try_from(xs) {
+            for (q, quad) in block.chunks_exact(4).enumerate() {
+                // SAFETY: `quad` holds exactly four f64 (an unaligned load).
+                let x = unsafe { _mm256_loadu_pd(quad.as_ptr()) };
+                let lt = _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_LT_OQ>(x, vlo)) as u64;
+                let ge = _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_GE_OQ>(x, vlo)) as u64;
+                let le = _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_LE_OQ>(x, vhi)) as u64;
+                // x − x is 0 for finite x, NaN for ±inf and NaN.
+                let d = _mm256_sub_pd(x, x);
+                let fin = _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_ORD_Q>(d, d)) as u64;
+                below |= lt << (4 * q);
+                inside |= (ge & le) << (4 * q);
+                finite |= fin << (4 * q);
+            }
+        } else {
+            for (j, &x) in xs.iter().enumerate() {
+                below |= u64::from(x < lo) << j;
+                inside |= u64::from((x >= lo) & (x <= hi)) << j;
+                finite |= u64::from(x.is_finite()) << j;
+            }
+        }
+        c.members += mw.count_ones() as usize;
+        c.below += (below & mw).count_ones() as usize;
+        c.inside += (inside & mw).count_ones() as usize;
+        c.non_finite += (!finite & mw).count_ones() as usize;
+        words.push(inside & mw);
+    }
+    c
+}
+
+/// Flags packed as bits: bit j of word w is `flags[64w + j]`.
+pub fn pack_bits(flags: &[bool]) -> Vec<u64> {
+    flags
+        .chunks(64)
+        .map(|ch| {
+            ch.iter()
+                .enumerate()
+                .fold(0u64, |w, (j, &f)| w | (u64::from(f) << j))
+        })
+        .collect()
 }
 
 /// Per block of 64 events: bit j of `words[w]` is set when event
@@ -656,7 +729,7 @@ mod tests {
             for (k, m) in masks.iter().enumerate() {
                 let picked: Vec<f64> = v.iter().zip(m).filter(|p| *p.1).map(|p| *p.0).collect();
                 assert_eq!(
-                    median_masked(&v, m, &mut words, &mut buf).map(f64::to_bits),
+                    median_masked(&v, m, &pack_bits(m), &mut words, &mut buf).map(f64::to_bits),
                     median(&picked).map(f64::to_bits),
                     "n = {n}, mask {k}"
                 );
@@ -668,14 +741,16 @@ mod tests {
                 w[4] = f64::NEG_INFINITY;
                 let all = vec![true; n];
                 assert_eq!(
-                    median_masked(&w, &all, &mut words, &mut buf).map(f64::to_bits),
+                    median_masked(&w, &all, &pack_bits(&all), &mut words, &mut buf)
+                        .map(f64::to_bits),
                     median(&w).map(f64::to_bits)
                 );
                 let z: Vec<f64> = (0..n)
                     .map(|i| if i % 2 == 0 { 0.0 } else { -0.0 })
                     .collect();
                 assert_eq!(
-                    median_masked(&z, &all, &mut words, &mut buf).map(f64::to_bits),
+                    median_masked(&z, &all, &pack_bits(&all), &mut words, &mut buf)
+                        .map(f64::to_bits),
                     median(&z).map(f64::to_bits)
                 );
             }

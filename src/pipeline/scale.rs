@@ -156,7 +156,7 @@ pub fn estimate_cofactor_sorted(v: &[f64]) -> f64 {
     let top = quantile_sorted(v, 0.999).abs().max(f64::MIN_POSITIVE);
     let negatives = v.partition_point(|&x| x < 0.0);
     let c = if negatives >= 20.max(v.len() / 50) {
-        let ms = super::density::sum4(v[..negatives].iter().map(|x| x * x)) / negatives as f64;
+        let ms = super::density::sum4(&v[..negatives], |x| x * x) / negatives as f64;
         2.0 * ms.sqrt()
     } else {
         quantile_sorted(v, 0.05).abs()

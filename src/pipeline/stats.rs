@@ -13,7 +13,7 @@
 use serde::Serialize;
 
 use super::definition::{AbsoluteSpec, ColumnSpec, Pipeline, QcRule, Stat, ROOT};
-use super::density::{median, median_at, median_masked};
+use super::density::{median, median_at, median_masked, pack_bits};
 use super::engine::Gated;
 
 /// Numbers from the samplesheet row and the file that absolute counts need.
@@ -159,17 +159,21 @@ pub fn population_stats(
             Some(m) => m,
             // Large populations: a contiguous pass over the column with the
             // membership mask.
-            None if pop.count >= pop.members.len() / 8 && pop.count >= 4096 => markers
-                .iter()
-                .map(|m| {
-                    median_masked(
-                        gated.marker_values(m)?,
-                        &pop.members,
-                        &mut words,
-                        &mut scratch,
-                    )
-                })
-                .collect(),
+            None if pop.count >= pop.members.len() / 8 && pop.count >= 4096 => {
+                let packed = pack_bits(&pop.members);
+                markers
+                    .iter()
+                    .map(|m| {
+                        median_masked(
+                            gated.marker_values(m)?,
+                            &pop.members,
+                            &packed,
+                            &mut words,
+                            &mut scratch,
+                        )
+                    })
+                    .collect()
+            }
             None => {
                 // The member indices once per population, then one gather
                 // per marker (not a pass over every event of the file).
