@@ -4,11 +4,14 @@
 //!    markers, 10 × 10 grid, rlen 10, k 10: nkflow on 1 and 2 threads (wall
 //!    time of training + metaclustering + mapping + table), peak RSS of the
 //!    process (VmHWM, reset before clustering; includes the 80 MB input
-//!    matrix) against 2 × the matrix; Python flowsom's default (online) and
-//!    BatchFlowSOM on the identical matrix with NUMBA_NUM_THREADS=2.
+//!    matrix) against 2 × the matrix; the same for nkflow's optional batch
+//!    map (`SomAlgorithm::Batch`, not R's algorithm); Python flowsom's
+//!    default (online) and BatchFlowSOM on the identical matrix with
+//!    NUMBA_NUM_THREADS=2.
 //! 2. Accuracy: a synthetic cohort (`--files` × `--file-events`), one map for
 //!    all files; per-file F1 of the NK metaclusters against the true NK cells,
-//!    nkflow and both Python variants on the identical pooled matrix.
+//!    nkflow (online and batch map) and both Python variants on the
+//!    identical pooled matrix.
 //!
 //! `cargo bench --bench cluster_flowsom [-- --events N --files F --file-events M --no-python]`
 
@@ -21,7 +24,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use cluster_synth::{is_nk, sample, MARKERS};
-use nkflow::cluster::{cluster_batch, ClusterInput, ClusterRun, FlowSomParams};
+use nkflow::cluster::{cluster_batch, ClusterInput, ClusterRun, FlowSomParams, SomAlgorithm};
 use nkflow::EventMatrix;
 
 struct Args {
@@ -268,6 +271,30 @@ fn main() {
         first = Some(r);
     }
     drop(first);
+    // The optional batch map (not R's algorithm), beside BatchFlowSOM.
+    let batch = FlowSomParams {
+        algorithm: SomAlgorithm::Batch,
+        ..params
+    };
+    let mut first: Option<ClusterRun> = None;
+    for threads in [2, 1] {
+        reset_hwm();
+        let (r, secs, cpu) = run_cpu(&inputs, &batch, threads);
+        let hwm = vm_hwm_kb().map_or(f64::NAN, |kb| kb as f64 / 1e3);
+        let f1 = f1s(&r, &[&labels]);
+        println!(
+            "  nkflow   batch map, {threads} thread(s): {secs:6.2} s wall, {cpu:5.2} s CPU   NK F1 {:.4}   peak RSS {hwm:.0} MB ({:.2}x the matrix)",
+            f1[0],
+            hwm / matrix_mb
+        );
+        if let Some(f) = &first {
+            let same = f.model.codes() == r.model.codes()
+                && f.samples[0].metaclusters == r.samples[0].metaclusters;
+            println!("  identical to 2-thread run: {same}");
+        }
+        first = Some(r);
+    }
+    drop(first);
     if let Some(py) = &py {
         for (variant, secs, f1) in python(py, dir.path(), n, &params) {
             println!(
@@ -298,6 +325,11 @@ fn main() {
     let labels: Vec<&[u8]> = cohort.iter().map(|(_, l)| l.as_slice()).collect();
     println!(
         "  nkflow   ({secs:.2} s): NK F1 per file {}",
+        fmt_f1(&f1s(&r, &labels))
+    );
+    let (r, secs) = run(&inputs, &batch, 2);
+    println!(
+        "  nkflow   batch map ({secs:.2} s): NK F1 per file {}",
         fmt_f1(&f1s(&r, &labels))
     );
     if let Some(py) = &py {

@@ -6,7 +6,7 @@ mod cluster_synth;
 use cluster_synth::{is_nk, sample, MARKERS};
 use nkflow::cluster::{
     cluster_batch, write_assignments_csv, write_clusters_csv, ClusterError, ClusterInput,
-    ClusterRun, FlowSom, FlowSomParams, Grid, Metaclustering,
+    ClusterRun, FlowSom, FlowSomParams, Grid, Metaclustering, SomAlgorithm,
 };
 use nkflow::EventMatrix;
 
@@ -85,6 +85,37 @@ fn nk_metaclusters_agree_with_true_nk_in_every_file() {
         assert!(name.contains("CD3\u{2212}"), "{name}");
         assert!(!name.contains("CD56\u{2212}"), "{name}");
     }
+}
+
+/// The optional batch map (not R's algorithm) also finds the NK cells, and
+/// gives the same clusters on one and two threads.
+#[test]
+fn batch_map_finds_nk_and_is_thread_independent() {
+    let files = cohort(3, 20_000);
+    let params = FlowSomParams {
+        seed: 5,
+        algorithm: SomAlgorithm::Batch,
+        ..FlowSomParams::default()
+    };
+    let two = run(&files, &params, 2);
+    let one = run(&files, &params, 1);
+    assert_eq!(one.model.codes(), two.model.codes());
+    assert_eq!(outputs(&one), outputs(&two));
+    for ((name, _, labels), s) in files.iter().zip(&two.samples) {
+        let nk: Vec<bool> = labels.iter().map(|&l| is_nk(l)).collect();
+        let f1 = s.agreement(&nk).unwrap().f1();
+        assert!(f1 >= 0.95, "{name}: batch map NK F1 {f1}");
+    }
+    // A different algorithm: not the online map's codes.
+    let online = run(
+        &files,
+        &FlowSomParams {
+            algorithm: SomAlgorithm::Online,
+            ..params
+        },
+        2,
+    );
+    assert_ne!(online.model.codes(), two.model.codes());
 }
 
 #[test]

@@ -20,7 +20,9 @@
 //! **Determinism**: one seed drives everything through separate ChaCha
 //! streams; training is sequential and every parallel step is either a
 //! per-event function or an integer sum, so results are identical for any
-//! thread count and across runs.
+//! thread count and across runs. (The optional batch map,
+//! [`SomAlgorithm::Batch`], trains in parallel with sums over fixed chunks
+//! combined in a fixed order: also identical for any thread count.)
 //!
 //! ```
 //! use nkflow::cluster::{cluster_batch, ClusterInput, FlowSomParams, Grid};
@@ -146,6 +148,21 @@ pub enum Metaclustering {
     KMeans,
 }
 
+/// How the SOM is trained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SomAlgorithm {
+    /// R FlowSOM's online SOM (the default): one event at a time, learning
+    /// rate `alpha`, sequential (see [`som`]).
+    #[default]
+    Online,
+    /// Kohonen's batch map, an option for speed: each pass maps every event
+    /// in parallel and sets each code to the mean of the events won within
+    /// the pass's radius; no learning rate. A different estimator from R's
+    /// (and from Python flowsom's `BatchFlowSOM`, which trains online maps
+    /// on slices); the same result for any thread count.
+    Batch,
+}
+
 /// FlowSOM settings; the defaults are R FlowSOM's.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FlowSomParams {
@@ -164,6 +181,8 @@ pub struct FlowSomParams {
     /// Train on at most this many events, drawn evenly from the samples;
     /// `None` trains on every clustered event.
     pub train_events: Option<usize>,
+    /// Online (R FlowSOM, the default) or batch SOM.
+    pub algorithm: SomAlgorithm,
 }
 
 impl Default for FlowSomParams {
@@ -176,6 +195,7 @@ impl Default for FlowSomParams {
             seed: 1,
             metaclustering: Metaclustering::Consensus(ConsensusSettings::default()),
             train_events: None,
+            algorithm: SomAlgorithm::Online,
         }
     }
 }
@@ -477,7 +497,10 @@ impl FlowSom {
         };
         let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
         rng.set_stream(STREAM_SOM);
-        Ok(som::train(data, dim, &init, &settings, &mut rng))
+        Ok(match params.algorithm {
+            SomAlgorithm::Online => som::train(data, dim, &init, &settings, &mut rng),
+            SomAlgorithm::Batch => som::train_batch(data, dim, &init, &settings),
+        })
     }
 
     /// The SOM, metaclustering and naming on the training rows.

@@ -823,17 +823,102 @@ pub(crate) fn map_rows(book: &CodeBook, data: &[f32]) -> Vec<u16> {
     let mut out = vec![0u16; data.len() / dim];
     out.par_chunks_mut(MAP_CHUNK)
         .zip(data.par_chunks(MAP_CHUNK * dim))
-        .for_each(|(o, rows)| {
-            #[cfg(target_arch = "x86_64")]
-            {
-                if avx512::available() {
-                    // SAFETY: the CPU supports AVX-512F (checked just above).
-                    return unsafe { avx512::map_rows_chunk(book, rows, o) };
+        .for_each(|(o, rows)| nearest_rows(book, rows, o));
+    out
+}
+
+/// The nearest node of each row of `rows` into `out`, on the widest vector
+/// unit the CPU has.
+fn nearest_rows(book: &CodeBook, rows: &[f32], out: &mut [u16]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if avx512::available() {
+            // SAFETY: the CPU supports AVX-512F (checked just above).
+            return unsafe { avx512::map_rows_chunk(book, rows, out) };
+        }
+    }
+    map_rows_with::<Portable>(book, rows, out)
+}
+
+/// Events per task of the batch map's pass; fixed, so that the partial sums
+/// (and their order) do not depend on the thread count.
+const BATCH_CHUNK: usize = 1 << 15;
+
+/// Kohonen's batch map: an optional alternative to the online SOM (not R
+/// FlowSOM's algorithm; see [`crate::cluster::SomAlgorithm`]).
+///
+/// Each of `rlen` passes maps every event to its nearest code (in
+/// parallel), then sets every code to the mean of the events whose winner
+/// lies within the pass's radius of it on the grid (codes with no such
+/// event stay). The radius falls linearly over the passes from the same
+/// start as the online SOM, held at 0.5 (the winner's own events only) once
+/// below 1; the learning rate plays no part. The per-node sums are taken in
+/// `f64` over fixed chunks of events and combined in chunk order, so the
+/// codes are the same for any thread count.
+pub(crate) fn train_batch(
+    data: &[f32],
+    dim: usize,
+    init: &[f32],
+    settings: &SomSettings,
+) -> Vec<f32> {
+    let grid = settings.grid;
+    let n_nodes = grid.n_nodes();
+    let mut codes = init.to_vec();
+    if data.len() < dim || dim == 0 || codes.len() != n_nodes * dim {
+        return codes;
+    }
+    let radius0 = grid.start_radius();
+    let rlen = settings.rlen.max(1);
+    for pass in 0..rlen {
+        let mut threshold = radius0 * (1.0 - pass as f64 / rlen as f64);
+        if threshold < 1.0 {
+            threshold = 0.5;
+        }
+        let book = CodeBook::from_rows(&codes, n_nodes, dim);
+        let partial: Vec<(Vec<f64>, Vec<u64>)> = data
+            .par_chunks(BATCH_CHUNK * dim)
+            .map(|rows| {
+                let mut winners = vec![0u16; rows.len() / dim];
+                nearest_rows(&book, rows, &mut winners);
+                let mut sums = vec![0.0f64; n_nodes * dim];
+                let mut counts = vec![0u64; n_nodes];
+                for (x, &w) in rows.chunks_exact(dim).zip(&winners) {
+                    let w = w as usize;
+                    if let (Some(c), Some(s)) =
+                        (counts.get_mut(w), sums.get_mut(w * dim..(w + 1) * dim))
+                    {
+                        *c += 1;
+                        for (sj, &xj) in s.iter_mut().zip(x) {
+                            *sj += xj as f64;
+                        }
+                    }
+                }
+                (sums, counts)
+            })
+            .collect();
+        let mut sums = vec![0.0f64; n_nodes * dim];
+        let mut counts = vec![0u64; n_nodes];
+        for (s, c) in &partial {
+            sums.iter_mut().zip(s).for_each(|(a, b)| *a += b);
+            counts.iter_mut().zip(c).for_each(|(a, b)| *a += b);
+        }
+        for (node, code) in codes.chunks_exact_mut(dim).enumerate() {
+            let mut total = vec![0.0f64; dim];
+            let mut count = 0u64;
+            for (w, (s, &c)) in sums.chunks_exact(dim).zip(&counts).enumerate() {
+                if grid.distance(w, node) as f64 <= threshold {
+                    count += c;
+                    total.iter_mut().zip(s).for_each(|(a, b)| *a += b);
                 }
             }
-            map_rows_with::<Portable>(book, rows, o)
-        });
-    out
+            if count > 0 {
+                for (v, t) in code.iter_mut().zip(&total) {
+                    *v = (t / count as f64) as f32;
+                }
+            }
+        }
+    }
+    codes
 }
 
 /// Maps the rows of one chunk.
@@ -1021,6 +1106,41 @@ mod tests {
         // Two alternating events keep the code moving: all ten passes run.
         let moving: Vec<f32> = [1.0f32, 2.0, 3.0, 4.0].repeat(n / 2);
         assert_eq!(draws_after(&moving), Some(10 * n + PREFETCH));
+    }
+
+    /// The batch map: the same codes for any thread count, and on two
+    /// separated groups it puts codes on both.
+    #[test]
+    fn batch_map_is_identical_for_any_thread_count() {
+        let mut rng = ChaCha8Rng::seed_from_u64(4);
+        let n = 3 * BATCH_CHUNK + 123;
+        let data: Vec<f32> = (0..n)
+            .flat_map(|i| {
+                let c = if i % 3 == 0 { 3.0 } else { 0.5 };
+                [c + rng.gen_range(-0.2..0.2), c + rng.gen_range(-0.2..0.2)]
+            })
+            .collect();
+        let settings = SomSettings {
+            grid: Grid { xdim: 4, ydim: 4 },
+            rlen: 10,
+            alpha: (0.05, 0.01),
+        };
+        let init = initial_codes(&data, 2, 16, &mut ChaCha8Rng::seed_from_u64(1));
+        let run = |threads| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| train_batch(&data, 2, &init, &settings))
+        };
+        let one = run(1);
+        assert_eq!(one, run(2));
+        assert_eq!(one, run(3));
+        let near = |c: f32| {
+            one.chunks_exact(2)
+                .any(|code| (code[0] - c).abs() < 0.1 && (code[1] - c).abs() < 0.1)
+        };
+        assert!(near(3.0) && near(0.5), "{one:?}");
     }
 
     #[test]
