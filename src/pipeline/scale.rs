@@ -110,8 +110,10 @@ fn asinh_kernel(x: f64) -> f64 {
 /// from IEEE operations only.
 #[inline(always)]
 fn ln_kernel(z: f64) -> f64 {
-    const LN2_HI: f64 = 6.931_471_803_691_238_164_9e-1;
-    const LN2_LO: f64 = 1.908_214_929_270_587_700_0e-10;
+    // ln 2 = LN2_HI + LN2_LO, the high part with 32 low zero bits so that
+    // e · LN2_HI is exact (fdlibm's split).
+    const LN2_HI: f64 = 0.693_147_180_369_123_8; // bits 0x3fe62e42fee00000
+    const LN2_LO: f64 = 1.908_214_929_270_587_7e-10; // bits 0x3dea39ef35793c76
     let bits = z.to_bits();
     let m = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000);
     // The biased exponent as a float without an integer conversion:
