@@ -22,7 +22,7 @@
 //! 10 markers), far below the cost of waking a second thread. So training
 //! runs the exact R algorithm on one thread and is made fast instead:
 //! - events as `f32`, row-major (one event = one 40-byte row);
-//! - codes in blocks of 16 nodes ([`CodeBook`]): per marker, 16 nodes side
+//! - codes in blocks of 16 nodes (`CodeBook`): per marker, 16 nodes side
 //!   by side, so the distance to 16 codes and their update are one AVX-512
 //!   operation per marker;
 //! - the winner is one integer minimum over (distance bits, node) keys:
@@ -58,7 +58,7 @@
 //! auto-vectorised lanes and a scalar winner search).
 //!
 //! # The optional batch map
-//! [`train_batch`] (`SomAlgorithm::Batch`) is Kohonen's batch map, for when
+//! `train_batch` (`SomAlgorithm::Batch`) is Kohonen's batch map, for when
 //! R's exact algorithm is not required: each pass maps all events in
 //! parallel and replaces each code by the mean of the events won within the
 //! radius. It parallelises (about 0.3 s for the same 1M events) but is a
