@@ -368,13 +368,14 @@ pub fn median_masked(
     };
     let step = (n / SAMPLE).max(1);
     buf.clear();
+    // Strided by index (a zipped iterator's `step_by` walks every element
+    // in between).
     buf.extend(
-        values
-            .iter()
-            .zip(members)
+        (0..n)
             .step_by(step)
-            .filter(|(x, m)| **m && x.is_finite())
-            .map(|(x, _)| total_key(*x)),
+            .filter_map(|i| Some((*values.get(i)?, *members.get(i)?)))
+            .filter(|(x, m)| *m && x.is_finite())
+            .map(|(x, _)| total_key(x)),
     );
     let ns = buf.len();
     // Half-width in sample ranks: 4 standard deviations of the sample

@@ -314,6 +314,9 @@ pub fn run(
         for s in sinks.iter_mut() {
             s.begin(&batch)?;
         }
+        for s in sinks.iter_mut() {
+            s.prepare(&batch, &results)?;
+        }
         for r in &results {
             for s in sinks.iter_mut() {
                 s.sample(&batch, r)?;

@@ -27,6 +27,14 @@ pub trait Sink: Send {
     fn begin(&mut self, _batch: &BatchInfo) -> Result<(), SinkError> {
         Ok(())
     }
+    /// Called once with every result (input order) before the `sample`
+    /// calls, in the batch's thread pool: a sink whose per-input work is
+    /// independent may do it here in parallel (and then skip it in
+    /// `sample`), so that the batch's serial tail stays short. Default:
+    /// nothing.
+    fn prepare(&mut self, _batch: &BatchInfo, _results: &[SampleResult]) -> Result<(), SinkError> {
+        Ok(())
+    }
     /// Called for every input, in input order (failed ones included).
     fn sample(&mut self, batch: &BatchInfo, result: &SampleResult) -> Result<(), SinkError>;
     /// Called once after the last sample.
@@ -139,6 +147,29 @@ fn to_csv(header: &[String], rows: &[Vec<String>], path: &Path) -> Result<Vec<u8
 #[derive(Debug, Default)]
 pub struct PopulationsCsv {
     rows: Vec<Vec<String>>,
+    /// The rows were made by `prepare` (so `sample` adds none).
+    prepared: bool,
+}
+
+/// populations.csv rows of one input.
+fn population_rows(r: &SampleResult) -> Vec<Vec<String>> {
+    r.populations
+        .iter()
+        .map(|p| {
+            let mut row = vec![
+                r.file_name.clone(),
+                p.id.clone(),
+                p.path.clone(),
+                p.parent.clone().unwrap_or_default(),
+                p.count.to_string(),
+                fmt_num(p.pct_parent),
+                fmt_num(p.pct_total),
+                fmt_num(p.per_ul),
+            ];
+            row.extend(p.medians.iter().map(|m| fmt_num(*m)));
+            row
+        })
+        .collect()
 }
 
 impl PopulationsCsv {
@@ -163,20 +194,16 @@ impl PopulationsCsv {
 }
 
 impl Sink for PopulationsCsv {
+    fn prepare(&mut self, _batch: &BatchInfo, results: &[SampleResult]) -> Result<(), SinkError> {
+        let per_input: Vec<Vec<Vec<String>>> = results.par_iter().map(population_rows).collect();
+        self.rows.extend(per_input.into_iter().flatten());
+        self.prepared = true;
+        Ok(())
+    }
+
     fn sample(&mut self, _batch: &BatchInfo, r: &SampleResult) -> Result<(), SinkError> {
-        for p in &r.populations {
-            let mut row = vec![
-                r.file_name.clone(),
-                p.id.clone(),
-                p.path.clone(),
-                p.parent.clone().unwrap_or_default(),
-                p.count.to_string(),
-                fmt_num(p.pct_parent),
-                fmt_num(p.pct_total),
-                fmt_num(p.per_ul),
-            ];
-            row.extend(p.medians.iter().map(|m| fmt_num(*m)));
-            self.rows.push(row);
+        if !self.prepared {
+            self.rows.extend(population_rows(r));
         }
         Ok(())
     }
@@ -198,6 +225,13 @@ impl Sink for PopulationsCsv {
 #[derive(Default)]
 pub struct RunJson {
     samples: Vec<serde_json::Value>,
+    /// Entries already rendered by `prepare` (so `sample` adds none).
+    rendered: Option<Vec<Vec<u8>>>,
+}
+
+/// One input's run.json entry, pretty-printed and indented for its place.
+fn render_entry(v: &serde_json::Value) -> Result<Vec<u8>, serde_json::Error> {
+    serde_json::to_vec_pretty(v).map(|b| indent_entry(&b))
 }
 
 /// One input's run.json entry.
@@ -220,8 +254,23 @@ fn run_json_entry(r: &SampleResult) -> serde_json::Value {
 }
 
 impl Sink for RunJson {
+    fn prepare(&mut self, batch: &BatchInfo, results: &[SampleResult]) -> Result<(), SinkError> {
+        let rendered = results
+            .par_iter()
+            .map(|r| render_entry(&run_json_entry(r)))
+            .collect::<Result<Vec<Vec<u8>>, _>>()
+            .map_err(|e| SinkError::Write {
+                path: batch.outdir.join("run.json"),
+                message: e.to_string(),
+            })?;
+        self.rendered = Some(rendered);
+        Ok(())
+    }
+
     fn sample(&mut self, _batch: &BatchInfo, r: &SampleResult) -> Result<(), SinkError> {
-        self.samples.push(run_json_entry(r));
+        if self.rendered.is_none() {
+            self.samples.push(run_json_entry(r));
+        }
         Ok(())
     }
 
@@ -256,11 +305,14 @@ impl Sink for RunJson {
             message: e.to_string(),
         };
         let samples = std::mem::take(&mut self.samples);
-        let entries = samples
-            .par_iter()
-            .map(|v| serde_json::to_vec_pretty(v).map(|b| indent_entry(&b)))
-            .collect::<Result<Vec<Vec<u8>>, _>>()
-            .map_err(err)?;
+        let entries = match self.rendered.take() {
+            Some(r) => r,
+            None => samples
+                .par_iter()
+                .map(render_entry)
+                .collect::<Result<Vec<Vec<u8>>, _>>()
+                .map_err(err)?,
+        };
         let bytes = splice_inputs(&serde_json::to_vec_pretty(&doc).map_err(err)?, &entries);
         write_atomic(&path, &bytes)
     }
