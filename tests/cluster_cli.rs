@@ -31,7 +31,7 @@ fn cluster_outputs_are_identical_for_thread_counts_and_reruns() {
     fcs.sort();
     assert_eq!(fcs.len(), 2);
 
-    let run = |out: &str, threads: &str| {
+    let run = |out: &str, threads: &str, som: &str| {
         let mut args = vec!["cluster"];
         args.extend(fcs.iter().map(String::as_str));
         args.extend([
@@ -48,6 +48,8 @@ fn cluster_outputs_are_identical_for_thread_counts_and_reruns() {
             "8",
             "--threads",
             threads,
+            "--som",
+            som,
         ]);
         nkflow(&args)
     };
@@ -55,10 +57,23 @@ fn cluster_outputs_are_identical_for_thread_counts_and_reruns() {
         .iter()
         .map(|d| tmp.path().join(d))
         .collect();
-    let stdout = run(&dirs[0].to_string_lossy(), "1");
+    let stdout = run(&dirs[0].to_string_lossy(), "1", "online");
     assert!(stdout.contains("8 metaclusters"), "{stdout}");
-    run(&dirs[1].to_string_lossy(), "2");
-    run(&dirs[2].to_string_lossy(), "2");
+    run(&dirs[1].to_string_lossy(), "2", "online");
+    run(&dirs[2].to_string_lossy(), "2", "online");
+    // The batch map is parallel inside training: its output, too, must not
+    // depend on the thread count.
+    let (b1, b2) = (tmp.path().join("b1"), tmp.path().join("b2"));
+    run(&b1.to_string_lossy(), "1", "batch");
+    run(&b2.to_string_lossy(), "2", "batch");
+    assert_eq!(read(&b1, "clusters.csv"), read(&b2, "clusters.csv"));
+    for f in &fcs {
+        let name = format!(
+            "assignments/{}.csv",
+            Path::new(f).file_name().unwrap().to_string_lossy()
+        );
+        assert_eq!(read(&b1, &name), read(&b2, &name), "{name}");
+    }
 
     let clusters = read(&dirs[0], "clusters.csv");
     let text = String::from_utf8(clusters.clone()).unwrap();

@@ -21,7 +21,7 @@ use clap::{Args, ValueEnum};
 
 use crate::cluster::{
     cluster_batch, write_assignments_csv, write_clusters_csv, ClusterInput, ConsensusSettings,
-    FlowSomParams, Grid, Metaclustering,
+    FlowSomParams, Grid, Metaclustering, SomAlgorithm,
 };
 use crate::compensation::Matrix;
 use crate::pipeline::panel::{self, MarkerSpec};
@@ -35,6 +35,15 @@ pub enum MetaMethod {
     Consensus,
     /// k-means (linfa).
     Kmeans,
+}
+
+/// SOM training on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SomMethod {
+    /// R FlowSOM's online SOM (one event at a time; sequential).
+    Online,
+    /// Kohonen's batch map (parallel, several times faster; a different estimator).
+    Batch,
 }
 
 /// Arguments of `nkflow cluster`.
@@ -70,6 +79,9 @@ pub struct ClusterArgs {
     /// Metaclustering method.
     #[arg(long, value_enum, default_value_t = MetaMethod::Consensus)]
     pub metaclustering: MetaMethod,
+    /// SOM training.
+    #[arg(long, value_enum, default_value_t = SomMethod::Online)]
+    pub som: SomMethod,
     /// Fixed logicle parameters T,W,M,A for every marker (default: estimated per marker and file).
     #[arg(long)]
     pub logicle: Option<String>,
@@ -126,6 +138,10 @@ fn run_in_pool(args: &ClusterArgs) -> crate::Result<ExitCode> {
         metaclustering: match args.metaclustering {
             MetaMethod::Consensus => Metaclustering::Consensus(ConsensusSettings::default()),
             MetaMethod::Kmeans => Metaclustering::KMeans,
+        },
+        algorithm: match args.som {
+            SomMethod::Online => SomAlgorithm::Online,
+            SomMethod::Batch => SomAlgorithm::Batch,
         },
         ..FlowSomParams::default()
     };

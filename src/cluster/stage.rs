@@ -48,7 +48,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     preprocess, tables, write_assignments_csv, write_clusters_table, ConsensusSettings, FlowSom,
-    FlowSomParams, Grid, Metaclustering, RowsInput, SampleTable,
+    FlowSomParams, Grid, Metaclustering, RowsInput, SampleTable, SomAlgorithm,
 };
 use crate::pipeline::engine::Gated;
 use crate::pipeline::result::{BatchInfo, SampleResult};
@@ -68,6 +68,18 @@ pub enum MetaclusteringSpec {
     Consensus,
     /// k-means (linfa).
     Kmeans,
+}
+
+/// SOM training in the pipeline JSON (`"som"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SomSpec {
+    /// R FlowSOM's online SOM (the default).
+    #[default]
+    Online,
+    /// Kohonen's batch map: parallel and several times faster, a different
+    /// estimator (see [`SomAlgorithm::Batch`]).
+    Batch,
 }
 
 /// The `cluster` block of a pipeline: FlowSOM on one population of every
@@ -110,6 +122,9 @@ pub struct ClusterSpec {
     /// Metaclustering method (default `consensus`).
     #[serde(default)]
     pub metaclustering: MetaclusteringSpec,
+    /// SOM training (default `online`, as R FlowSOM).
+    #[serde(default)]
+    pub som: SomSpec,
     /// Training events drawn evenly from the files (default 100,000; all
     /// clustered events when the batch has fewer).
     #[serde(default = "default_train_events")]
@@ -150,6 +165,10 @@ impl ClusterSpec {
                 MetaclusteringSpec::Kmeans => Metaclustering::KMeans,
             },
             train_events: Some(self.train_events),
+            algorithm: match self.som {
+                SomSpec::Online => SomAlgorithm::Online,
+                SomSpec::Batch => SomAlgorithm::Batch,
+            },
             ..FlowSomParams::default()
         }
     }
@@ -316,7 +335,10 @@ impl ClusterStage {
     fn base_provenance(&self) -> serde_json::Value {
         let s = &self.spec;
         serde_json::json!({
-            "method": "FlowSOM (online SOM as R FlowSOM, then metaclustering)",
+            "method": match s.som {
+                SomSpec::Online => "FlowSOM (online SOM as R FlowSOM, then metaclustering)",
+                SomSpec::Batch => "FlowSOM with Kohonen's batch map (not R FlowSOM's online SOM), then metaclustering",
+            },
             "markers": s.markers,
             "describe_markers": s.describe_markers,
             "population": s.population,
@@ -793,6 +815,15 @@ mod tests {
         .unwrap();
         assert_eq!(none.score_column(), None);
         assert_eq!(none.params().metaclustering, Metaclustering::KMeans);
+        assert_eq!(c.params().algorithm, SomAlgorithm::Online);
+        let batch = with_cluster(r#"{"markers": ["CD3"], "population": "root", "som": "batch"}"#)
+            .unwrap()
+            .cluster
+            .unwrap();
+        assert_eq!(batch.params().algorithm, SomAlgorithm::Batch);
+        let bad = with_cluster(r#"{"markers": ["CD3"], "population": "root", "som": "fast"}"#)
+            .unwrap_err();
+        assert!(bad.contains("cluster.som: unknown variant `fast`"), "{bad}");
     }
 
     #[test]

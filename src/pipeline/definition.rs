@@ -302,11 +302,14 @@ pub enum DefinitionError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}: line {line}, column {column}: {message}")]
+    #[error("{path}: line {line}, column {column}: {field}{message}")]
     Json {
         path: String,
         line: usize,
         column: usize,
+        /// The JSON path of the offending value (`cluster.som: `,
+        /// `gates[3].type: `), empty for a syntax error at the top.
+        field: String,
         message: String,
     },
     #[error("{path}: {field}: {message}")]
@@ -329,11 +332,31 @@ impl Pipeline {
 
     /// Parses and validates pipeline JSON; `origin` names it in errors.
     pub fn from_json(text: &str, origin: &str) -> Result<Pipeline, DefinitionError> {
-        let mut p: Pipeline = serde_json::from_str(text).map_err(|e| DefinitionError::Json {
-            path: origin.to_string(),
-            line: e.line(),
-            column: e.column(),
-            message: e.to_string(),
+        // serde_path_to_error tracks where in the document a type error
+        // happened, so "unknown variant `fast`" comes with `cluster.som`
+        // instead of only a line and column.
+        let mut de = serde_json::Deserializer::from_str(text);
+        let mut p: Pipeline = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let field = e.path().to_string();
+            let inner = e.into_inner();
+            let (line, column) = (inner.line(), inner.column());
+            let message = inner.to_string();
+            // serde_json appends the position, which the error already has.
+            let message = message
+                .strip_suffix(&format!(" at line {line} column {column}"))
+                .unwrap_or(&message)
+                .to_string();
+            DefinitionError::Json {
+                path: origin.to_string(),
+                line,
+                column,
+                field: if field == "." {
+                    String::new()
+                } else {
+                    format!("{field}: ")
+                },
+                message,
+            }
         })?;
         let invalid = |(field, message)| DefinitionError::Invalid {
             path: origin.to_string(),
@@ -709,8 +732,9 @@ mod tests {
         let e = Pipeline::from_json(&bad, "mini.json")
             .unwrap_err()
             .to_string();
+        // The JSON path comes with the position (serde_path_to_error).
         assert!(
-            e.contains("mini.json: line") && e.contains("unknown variant"),
+            e.contains("mini.json: line") && e.contains("gates[0].gate: unknown variant `up`"),
             "{e}"
         );
     }
