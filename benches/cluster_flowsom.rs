@@ -252,49 +252,32 @@ fn main() {
         params.seed
     );
     let inputs = [ClusterInput::new("bench.fcs", &m)];
-    let mut first: Option<ClusterRun> = None;
-    for threads in [2, 1] {
-        reset_hwm();
-        let (r, secs, cpu) = run_cpu(&inputs, &params, threads);
-        let hwm = vm_hwm_kb().map_or(f64::NAN, |kb| kb as f64 / 1e3);
-        let f1 = f1s(&r, &[&labels]);
-        println!(
-            "  nkflow   {threads} thread(s): {secs:6.2} s wall, {cpu:5.2} s CPU   NK F1 {:.4}   peak RSS {hwm:.0} MB ({:.2}x the matrix)",
-            f1[0],
-            hwm / matrix_mb
-        );
-        if let Some(f) = &first {
-            let same = f.model.codes() == r.model.codes()
-                && f.samples[0].metaclusters == r.samples[0].metaclusters;
-            println!("  identical to 2-thread run: {same}");
-        }
-        first = Some(r);
-    }
-    drop(first);
-    // The optional batch map (not R's algorithm), beside BatchFlowSOM.
+    // R's online SOM, then the optional batch map (not R's algorithm),
+    // beside BatchFlowSOM.
     let batch = FlowSomParams {
         algorithm: SomAlgorithm::Batch,
         ..params
     };
-    let mut first: Option<ClusterRun> = None;
-    for threads in [2, 1] {
-        reset_hwm();
-        let (r, secs, cpu) = run_cpu(&inputs, &batch, threads);
-        let hwm = vm_hwm_kb().map_or(f64::NAN, |kb| kb as f64 / 1e3);
-        let f1 = f1s(&r, &[&labels]);
-        println!(
-            "  nkflow   batch map, {threads} thread(s): {secs:6.2} s wall, {cpu:5.2} s CPU   NK F1 {:.4}   peak RSS {hwm:.0} MB ({:.2}x the matrix)",
-            f1[0],
-            hwm / matrix_mb
-        );
-        if let Some(f) = &first {
-            let same = f.model.codes() == r.model.codes()
-                && f.samples[0].metaclusters == r.samples[0].metaclusters;
-            println!("  identical to 2-thread run: {same}");
+    for (label, p) in [("", &params), ("batch map, ", &batch)] {
+        let mut first: Option<ClusterRun> = None;
+        for threads in [2, 1] {
+            reset_hwm();
+            let (r, secs, cpu) = run_cpu(&inputs, p, threads);
+            let hwm = vm_hwm_kb().map_or(f64::NAN, |kb| kb as f64 / 1e3);
+            let f1 = f1s(&r, &[&labels]);
+            println!(
+                "  nkflow   {label}{threads} thread(s): {secs:6.2} s wall, {cpu:5.2} s CPU   NK F1 {:.4}   peak RSS {hwm:.0} MB ({:.2}x the matrix)",
+                f1[0],
+                hwm / matrix_mb
+            );
+            if let Some(f) = &first {
+                let same = f.model.codes() == r.model.codes()
+                    && f.samples[0].metaclusters == r.samples[0].metaclusters;
+                println!("  identical to 2-thread run: {same}");
+            }
+            first = Some(r);
         }
-        first = Some(r);
     }
-    drop(first);
     if let Some(py) = &py {
         for (variant, secs, f1) in python(py, dir.path(), n, &params) {
             println!(
