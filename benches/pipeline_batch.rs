@@ -129,15 +129,16 @@ fn preset() -> (Pipeline, PathBuf) {
     (Pipeline::from_file(&copy).unwrap(), copy)
 }
 
-fn run_batch(
+/// The runner's options for one batch of the bench cohort into `out`.
+fn batch_options(
     pipeline: &Pipeline,
     pipeline_path: &Path,
     dir: &Path,
     sheet: &Path,
     out: &Path,
     threads: usize,
-) {
-    let opts = RunOptions {
+) -> RunOptions {
+    RunOptions {
         pipeline: pipeline.clone(),
         pipeline_path: pipeline_path.to_path_buf(),
         inputs: vec![dir.to_path_buf()],
@@ -146,10 +147,13 @@ fn run_batch(
         outdir: out.to_path_buf(),
         threads,
         progress: false,
-    };
+    }
+}
+
+fn run_batch(opts: &RunOptions) {
     let stages: Vec<Box<dyn Stage>> = Vec::new();
     let mut sinks = default_sinks();
-    let (_, summary) = runner::run(&opts, &read_fcs, &stages, &mut sinks).unwrap();
+    let (_, summary) = runner::run(opts, &read_fcs, &stages, &mut sinks).unwrap();
     assert_eq!(summary.n_failed, 0, "every bench file gates");
 }
 
@@ -165,21 +169,14 @@ fn cpu_seconds() -> Option<f64> {
 
 /// One batch timed outside criterion: wall and CPU seconds, and the sum of
 /// the per-file times the runner recorded (the part that runs in parallel).
-fn timed_batch(
-    pipeline: &Pipeline,
-    pipeline_path: &Path,
-    dir: &Path,
-    sheet: &Path,
-    out: &Path,
-    threads: usize,
-) -> (f64, Option<f64>, f64) {
+fn timed_batch(opts: &RunOptions) -> (f64, Option<f64>, f64) {
     let c0 = cpu_seconds();
     let t = Instant::now();
-    run_batch(pipeline, pipeline_path, dir, sheet, out, threads);
+    run_batch(opts);
     let wall = t.elapsed().as_secs_f64();
     let cpu = c0.and_then(|a| cpu_seconds().map(|b| b - a));
     let run: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(opts.outdir.join("run.json")).unwrap()).unwrap();
     let per_file: f64 = run["inputs"]
         .as_array()
         .unwrap()
@@ -255,8 +252,9 @@ fn main() {
         g.throughput(Throughput::Elements(n as u64));
         for threads in [1usize, 2] {
             let out = outs.join(format!("t{threads}"));
+            let opts = batch_options(&pipeline, &pipeline_path, &dir, &sheet, &out, threads);
             g.bench_function(format!("threads_{threads}"), |b| {
-                b.iter(|| run_batch(&pipeline, &pipeline_path, &dir, &sheet, &out, threads))
+                b.iter(|| run_batch(&opts))
             });
         }
         g.finish();
@@ -268,9 +266,19 @@ fn main() {
         .num_threads(1)
         .build()
         .unwrap();
-    let (w1, cpu1, par1) =
-        timed_batch(&pipeline, &pipeline_path, &dir, &sheet, &outs.join("t1"), 1);
-    let (w2, cpu2, _) = timed_batch(&pipeline, &pipeline_path, &dir, &sheet, &outs.join("t2"), 2);
+    let timed = |threads: usize| {
+        let out = outs.join(format!("t{threads}"));
+        timed_batch(&batch_options(
+            &pipeline,
+            &pipeline_path,
+            &dir,
+            &sheet,
+            &out,
+            threads,
+        ))
+    };
+    let (w1, cpu1, par1) = timed(1);
+    let (w2, cpu2, _) = timed(2);
 
     // Same bytes for any thread count (the runner's promise), on these files.
     for f in ["results.csv", "populations.csv"] {

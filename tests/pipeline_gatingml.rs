@@ -13,7 +13,8 @@
 
 mod common;
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 const GATES_XML: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <gating:Gating-ML
@@ -121,31 +122,54 @@ fn pipeline_json_with(extra: &[serde_json::Value], columns: &[serde_json::Value]
     serde_json::to_string_pretty(&p).unwrap()
 }
 
+/// What a test reads back from a simulated cohort run through a pipeline.
+struct Run {
+    sim: PathBuf,
+    out: PathBuf,
+    truth: serde_json::Value,
+    pops: Vec<BTreeMap<String, String>>,
+    results: Vec<BTreeMap<String, String>>,
+}
+
+/// Simulates `samples` files of 40,000 events (seed `seed`) into
+/// `tmp/sim` and runs pipeline `pfile` on them into `tmp/out`.
+fn simulate_and_run(tmp: &Path, seed: u64, samples: usize, pfile: &Path) -> Run {
+    let sim = tmp.join("sim");
+    let out = tmp.join("out");
+    common::simulate(&sim, seed, samples, 40000, &[]);
+    common::nkflow(&[
+        "run",
+        pfile.to_str().unwrap(),
+        sim.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    Run {
+        truth: serde_json::from_slice(&std::fs::read(sim.join("truth.json")).unwrap()).unwrap(),
+        pops: common::csv_rows(&out.join("populations.csv")),
+        results: common::csv_rows(&out.join("results.csv")),
+        sim,
+        out,
+    }
+}
+
 #[test]
 fn gatingml_gates_in_a_pipeline_match_nkflow_gate() {
     let tmp = tempfile::tempdir().unwrap();
-    let sim = tmp.path().join("sim");
-    let out = tmp.path().join("out");
-    let s = sim.to_str().unwrap();
-    common::simulate(&sim, 51, 3, 40000, &[]);
     // The pipeline in its own folder; gates.xml beside it (relative path).
     let pdir = tmp.path().join("pipe");
     std::fs::create_dir_all(&pdir).unwrap();
     std::fs::write(pdir.join("gates.xml"), GATES_XML).unwrap();
     let pfile = pdir.join("p.json");
     std::fs::write(&pfile, pipeline_json(&[])).unwrap();
-    common::nkflow(&[
-        "run",
-        pfile.to_str().unwrap(),
-        s,
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    let Run {
+        sim,
+        out,
+        truth,
+        pops,
+        results,
+    } = simulate_and_run(tmp.path(), 51, 3, &pfile);
 
-    let truth: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(sim.join("truth.json")).unwrap()).unwrap();
-    let pops = common::csv_rows(&out.join("populations.csv"));
-    let results = common::csv_rows(&out.join("results.csv"));
     assert_eq!(results.len(), 3);
     let count = |file: &str, pop: &str| -> usize {
         pops.iter()
@@ -267,10 +291,6 @@ fn gatingml_errors_name_the_field_file_and_gate() {
 #[test]
 fn gatingml_subtree_import() {
     let tmp = tempfile::tempdir().unwrap();
-    let sim = tmp.path().join("sim");
-    let out = tmp.path().join("out");
-    let s = sim.to_str().unwrap();
-    common::simulate(&sim, 52, 2, 40000, &[]);
     std::fs::write(tmp.path().join("gates.xml"), GATES_XML).unwrap();
     let pfile = tmp.path().join("p.json");
     std::fs::write(
@@ -282,17 +302,13 @@ fn gatingml_subtree_import() {
         ),
     )
     .unwrap();
-    common::nkflow(&[
-        "run",
-        pfile.to_str().unwrap(),
-        s,
-        "-o",
-        out.to_str().unwrap(),
-    ]);
-    let truth: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(sim.join("truth.json")).unwrap()).unwrap();
-    let pops = common::csv_rows(&out.join("populations.csv"));
-    let results = common::csv_rows(&out.join("results.csv"));
+    let Run {
+        sim,
+        out,
+        truth,
+        pops,
+        results,
+    } = simulate_and_run(tmp.path(), 52, 2, &pfile);
     for r in &results {
         let file = r["file"].as_str();
         let t = &truth["files"][file];

@@ -148,8 +148,9 @@ pub enum Metaclustering {
     KMeans,
 }
 
-/// How the SOM is trained.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// How the SOM is trained (`"som"` in a pipeline's `cluster` block).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum SomAlgorithm {
     /// R FlowSOM's online SOM (the default): one event at a time, learning
     /// rate `alpha`, sequential (see [`som`]).

@@ -70,18 +70,6 @@ pub enum MetaclusteringSpec {
     Kmeans,
 }
 
-/// SOM training in the pipeline JSON (`"som"`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum SomSpec {
-    /// R FlowSOM's online SOM (the default).
-    #[default]
-    Online,
-    /// Kohonen's batch map: parallel and several times faster, a different
-    /// estimator (see [`SomAlgorithm::Batch`]).
-    Batch,
-}
-
 /// The `cluster` block of a pipeline: FlowSOM on one population of every
 /// file, one map for the batch.
 ///
@@ -122,9 +110,9 @@ pub struct ClusterSpec {
     /// Metaclustering method (default `consensus`).
     #[serde(default)]
     pub metaclustering: MetaclusteringSpec,
-    /// SOM training (default `online`, as R FlowSOM).
+    /// SOM training (`"online"`, the default, as R FlowSOM; or `"batch"`).
     #[serde(default)]
-    pub som: SomSpec,
+    pub som: SomAlgorithm,
     /// Training events drawn evenly from the files (default 100,000; all
     /// clustered events when the batch has fewer).
     #[serde(default = "default_train_events")]
@@ -165,10 +153,7 @@ impl ClusterSpec {
                 MetaclusteringSpec::Kmeans => Metaclustering::KMeans,
             },
             train_events: Some(self.train_events),
-            algorithm: match self.som {
-                SomSpec::Online => SomAlgorithm::Online,
-                SomSpec::Batch => SomAlgorithm::Batch,
-            },
+            algorithm: self.som,
             ..FlowSomParams::default()
         }
     }
@@ -336,8 +321,8 @@ impl ClusterStage {
         let s = &self.spec;
         serde_json::json!({
             "method": match s.som {
-                SomSpec::Online => "FlowSOM (online SOM as R FlowSOM, then metaclustering)",
-                SomSpec::Batch => "FlowSOM with Kohonen's batch map (not R FlowSOM's online SOM), then metaclustering",
+                SomAlgorithm::Online => "FlowSOM (online SOM as R FlowSOM, then metaclustering)",
+                SomAlgorithm::Batch => "FlowSOM with Kohonen's batch map (not R FlowSOM's online SOM), then metaclustering",
             },
             "markers": s.markers,
             "describe_markers": s.describe_markers,

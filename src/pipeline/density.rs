@@ -460,7 +460,7 @@ fn bracket_pass(
 
 /// [`bracket_pass_generic`] with AVX2 compares and movemasks, four events
 /// per instruction, on the membership packed as bits (`member_words`, one
-/// word per 64 events, as [`pack_bits`] makes them).
+/// word per 64 events, as [`crate::gating::Bitset::from_bools`] packs them).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn bracket_pass_avx2(
@@ -509,18 +509,6 @@ unsafe fn bracket_pass_avx2(
         words.push(inside & mw);
     }
     c
-}
-
-/// Flags packed as bits: bit j of word w is `flags[64w + j]`.
-pub fn pack_bits(flags: &[bool]) -> Vec<u64> {
-    flags
-        .chunks(64)
-        .map(|ch| {
-            ch.iter()
-                .enumerate()
-                .fold(0u64, |w, (j, &f)| w | (u64::from(f) << j))
-        })
-        .collect()
 }
 
 /// Per block of 64 events: bit j of `words[w]` is set when event
@@ -645,6 +633,7 @@ pub fn sort_total(v: &mut [f64]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gating::Bitset;
 
     #[test]
     fn radix_sort_and_median_agree_with_total_cmp() {
@@ -743,7 +732,8 @@ mod tests {
             for (k, m) in masks.iter().enumerate() {
                 let picked: Vec<f64> = v.iter().zip(m).filter(|p| *p.1).map(|p| *p.0).collect();
                 assert_eq!(
-                    median_masked(&v, m, &pack_bits(m), &mut words, &mut buf).map(f64::to_bits),
+                    median_masked(&v, m, Bitset::from_bools(m).words(), &mut words, &mut buf)
+                        .map(f64::to_bits),
                     median(&picked).map(f64::to_bits),
                     "n = {n}, mask {k}"
                 );
@@ -755,16 +745,28 @@ mod tests {
                 w[4] = f64::NEG_INFINITY;
                 let all = vec![true; n];
                 assert_eq!(
-                    median_masked(&w, &all, &pack_bits(&all), &mut words, &mut buf)
-                        .map(f64::to_bits),
+                    median_masked(
+                        &w,
+                        &all,
+                        Bitset::from_bools(&all).words(),
+                        &mut words,
+                        &mut buf
+                    )
+                    .map(f64::to_bits),
                     median(&w).map(f64::to_bits)
                 );
                 let z: Vec<f64> = (0..n)
                     .map(|i| if i % 2 == 0 { 0.0 } else { -0.0 })
                     .collect();
                 assert_eq!(
-                    median_masked(&z, &all, &pack_bits(&all), &mut words, &mut buf)
-                        .map(f64::to_bits),
+                    median_masked(
+                        &z,
+                        &all,
+                        Bitset::from_bools(&all).words(),
+                        &mut words,
+                        &mut buf
+                    )
+                    .map(f64::to_bits),
                     median(&z).map(f64::to_bits)
                 );
             }

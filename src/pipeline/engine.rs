@@ -447,16 +447,10 @@ fn evaluate_with_engine(g: &Gated) -> Result<(), EngineError> {
 }
 
 /// True when the engine's bits and the pipeline's flags mark the same
-/// events (compared a word of 64 events at a time, without unpacking).
+/// events (compared a word of 64 events at a time).
 fn same_members(bits: &crate::gating::Bitset, members: &[bool]) -> bool {
     bits.len() == members.len()
-        && bits.words().iter().zip(members.chunks(64)).all(|(&w, ms)| {
-            let packed = ms
-                .iter()
-                .enumerate()
-                .fold(0u64, |acc, (j, &m)| acc | (u64::from(m) << j));
-            w == packed
-        })
+        && bits.words() == crate::gating::Bitset::from_bools(members).words()
 }
 
 /// The finite values of a column restricted to a population, sorted

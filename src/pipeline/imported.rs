@@ -38,6 +38,7 @@
 //!   it with its (mapped) transforms and matrices, so `nkflow gate`
 //!   re-applies it to the same counts.
 
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -92,6 +93,22 @@ impl Serialize for ImportedGate {
     }
 }
 
+/// The Gating-ML file `file` (relative to `base`), read once per pipeline
+/// load however many gates name it, with its path as errors show it.
+fn cached<'c>(
+    base: &Path,
+    file: &str,
+    cache: &'c mut BTreeMap<String, GatingStrategy>,
+) -> Result<(String, &'c GatingStrategy), String> {
+    let path = base.join(file);
+    let shown = path.display().to_string();
+    let strategy = match cache.entry(shown.clone()) {
+        Entry::Occupied(e) => e.into_mut(),
+        Entry::Vacant(e) => e.insert(crate::gatingml::read_path(&path).map_err(|e| e.to_string())?),
+    };
+    Ok((shown, strategy))
+}
+
 /// The descendants of population `id` in the Gating-ML file `file`, as
 /// `(population id, parent population id)` in tree order (depth first,
 /// children in file order). Boolean gates are refused (their operands may
@@ -103,15 +120,7 @@ pub fn subtree(
     id: &str,
     cache: &mut BTreeMap<String, GatingStrategy>,
 ) -> Result<Vec<(String, String)>, String> {
-    let path = base.join(file);
-    let shown = path.display().to_string();
-    if !cache.contains_key(&shown) {
-        let s = crate::gatingml::read_path(&path).map_err(|e| e.to_string())?;
-        cache.insert(shown.clone(), s);
-    }
-    let strategy = cache
-        .get(&shown)
-        .ok_or_else(|| format!("{shown}: not loaded"))?;
+    let (shown, strategy) = cached(base, file, cache)?;
     if !strategy.has_population(id) {
         return Err(format!(
             "{shown}: no gate or quadrant with id {id:?}; ids in the file: {}",
@@ -156,15 +165,7 @@ pub fn load(
     id: &str,
     cache: &mut BTreeMap<String, GatingStrategy>,
 ) -> Result<ImportedGate, String> {
-    let path = base.join(file);
-    let shown = path.display().to_string();
-    if !cache.contains_key(&shown) {
-        let s = crate::gatingml::read_path(&path).map_err(|e| e.to_string())?;
-        cache.insert(shown.clone(), s);
-    }
-    let strategy = cache
-        .get(&shown)
-        .ok_or_else(|| format!("{shown}: not loaded"))?;
+    let (shown, strategy) = cached(base, file, cache)?;
     let kind = match strategy.gate(id) {
         Some(g) => match &g.kind {
             GateKind::Boolean { .. } => {

@@ -13,8 +13,9 @@
 use serde::Serialize;
 
 use super::definition::{AbsoluteSpec, ColumnSpec, Pipeline, QcRule, Stat, ROOT};
-use super::density::{median, median_at, median_masked, pack_bits};
+use super::density::{median, median_at, median_masked};
 use super::engine::Gated;
+use crate::gating::Bitset;
 
 /// Numbers from the samplesheet row and the file that absolute counts need.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -160,14 +161,14 @@ pub fn population_stats(
             // Large populations: a contiguous pass over the column with the
             // membership mask.
             None if pop.count >= pop.members.len() / 8 && pop.count >= 4096 => {
-                let packed = pack_bits(&pop.members);
+                let packed = Bitset::from_bools(&pop.members);
                 markers
                     .iter()
                     .map(|m| {
                         median_masked(
                             gated.marker_values(m)?,
                             &pop.members,
-                            &packed,
+                            packed.words(),
                             &mut words,
                             &mut scratch,
                         )
