@@ -136,44 +136,6 @@ fn preset_holds_across_ranges_data_types_and_gains() {
     report(&checks);
 }
 
-/// Diagnostics: `NK_DEBUG=seed:index cargo test --test pipeline_simulated debug -- --ignored --nocapture`
-#[test]
-#[ignore]
-fn debug_one_file() {
-    let Ok(spec) = std::env::var("NK_DEBUG") else {
-        return;
-    };
-    let (seed, idx) = spec.split_once(':').unwrap();
-    let s = Settings {
-        seed: seed.parse().unwrap(),
-        samples: 9,
-        events: Some(60_000),
-        clog_fraction: std::env::var("NK_DEBUG_CLOG")
-            .ok()
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0.3),
-        ..Settings::default()
-    };
-    let cohort = Cohort::plan(&s).unwrap();
-    let f = cohort.simulate(idx.parse().unwrap()).unwrap();
-    eprintln!("truth counts {:?}", f.truth.counts);
-    eprintln!(
-        "truth style {} range {} anomaly {:?}",
-        f.truth.panel_style, f.truth.range, f.truth.time_anomaly
-    );
-    let p = preset();
-    let g = engine::gate_sample(&p, f.sample, &BTreeMap::new()).unwrap();
-    eprintln!("axes {:?}", g.axes);
-    for pop in &g.populations {
-        eprintln!(
-            "{:<14} {:>7}  {}",
-            pop.id,
-            pop.count,
-            serde_json::to_string(&pop.detail).unwrap()
-        );
-    }
-}
-
 /// Donor/recipient split by a donor-specific HLA antibody (`--hla` cohorts):
 /// `donor_nk_pct_by_hla` within 2 points of truth (5 below 500 NK events)
 /// and `donor_nk_per_ul_by_hla` within 3 % (10 %) of truth on every lab
