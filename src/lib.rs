@@ -24,6 +24,7 @@ pub mod matrix;
 pub mod pipeline;
 pub mod report;
 pub mod sample;
+pub mod simd;
 pub mod simulate;
 pub mod transform;
 

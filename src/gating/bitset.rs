@@ -35,12 +35,7 @@ impl Bitset {
     /// Builds from one flag per event.
     pub fn from_bools(flags: &[bool]) -> Self {
         let mut b = Bitset::zeros(flags.len());
-        for (w, chunk) in b.words.iter_mut().zip(flags.chunks(64)) {
-            *w = chunk
-                .iter()
-                .enumerate()
-                .fold(0u64, |acc, (k, &f)| acc | (u64::from(f) << k));
-        }
+        pack_bools(flags, &mut b.words);
         b
     }
 
@@ -143,6 +138,18 @@ impl Bitset {
             if let Some(last) = self.words.last_mut() {
                 *last &= (1u64 << r) - 1;
             }
+        }
+    }
+}
+
+crate::simd::multiversion! {
+    /// Packs one flag per event into words, 64 events per word.
+    fn pack_bools(flags: &[bool], words: &mut [u64]) {
+        for (w, chunk) in words.iter_mut().zip(flags.chunks(64)) {
+            *w = chunk
+                .iter()
+                .enumerate()
+                .fold(0u64, |acc, (k, &f)| acc | (u64::from(f) << k));
         }
     }
 }

@@ -24,14 +24,24 @@ pub(crate) fn fill<F>(n: usize, word: F) -> Bitset
 where
     F: Fn(usize, usize) -> u64 + Sync,
 {
-    let mut words = vec![0u64; n.div_ceil(64)];
-    let run = |chunk_index: usize, chunk: &mut [u64]| {
-        let first = chunk_index * (CHUNK_EVENTS / 64);
+    fill_chunks(n, |first, chunk| {
         for (k, w) in chunk.iter_mut().enumerate() {
             let start = (first + k) * 64;
             *w = word(start, (n - start).min(64));
         }
-    };
+    })
+}
+
+/// Fills the words of a bitset of `n` events chunk by chunk: `chunk(first,
+/// words)` writes `words`, whose first one holds events `64 * first ..`.
+/// A kernel compiled per CPU tier ([`crate::simd::multiversion!`]) is called
+/// once per chunk, so its loop runs at that tier.
+pub(crate) fn fill_chunks<F>(n: usize, chunk: F) -> Bitset
+where
+    F: Fn(usize, &mut [u64]) + Sync,
+{
+    let mut words = vec![0u64; n.div_ceil(64)];
+    let run = |chunk_index: usize, c: &mut [u64]| chunk(chunk_index * (CHUNK_EVENTS / 64), c);
     if n >= PARALLEL_MIN_EVENTS {
         words
             .par_chunks_mut(CHUNK_EVENTS / 64)
@@ -66,24 +76,36 @@ impl Bounds {
 
 /// Rectangle: every axis `lo ≤ x < hi`.
 pub(crate) fn rectangle(columns: &[&[f64]], bounds: &[Bounds], n: usize) -> Bitset {
-    fill(n, |start, len| {
-        let mut acc = if len == 64 {
-            u64::MAX
-        } else {
-            (1u64 << len) - 1
-        };
-        for (col, b) in columns.iter().zip(bounds) {
-            let Some(xs) = col.get(start..start + len) else {
-                return 0;
-            };
-            let mut w = 0u64;
-            for (k, &x) in xs.iter().enumerate() {
-                w |= u64::from((x >= b.lo) & (x < b.hi)) << k;
-            }
-            acc &= w;
-        }
-        acc
+    fill_chunks(n, |first, words| {
+        rectangle_words(columns, bounds, n, first, words)
     })
+}
+
+crate::simd::multiversion! {
+    /// [`rectangle`]'s words `first ..` of `n` events.
+    fn rectangle_words(columns: &[&[f64]], bounds: &[Bounds], n: usize, first: usize, words: &mut [u64]) {
+        for (k, word) in words.iter_mut().enumerate() {
+            let start = (first + k) * 64;
+            let len = n.saturating_sub(start).min(64);
+            let mut acc = if len == 64 {
+                u64::MAX
+            } else {
+                (1u64 << len) - 1
+            };
+            for (col, b) in columns.iter().zip(bounds) {
+                let Some(xs) = col.get(start..start + len) else {
+                    acc = 0;
+                    break;
+                };
+                let mut w = 0u64;
+                for (k, &x) in xs.iter().enumerate() {
+                    w |= u64::from((x >= b.lo) & (x < b.hi)) << k;
+                }
+                acc &= w;
+            }
+            *word = acc;
+        }
+    }
 }
 
 /// One polygon edge, with what the per-event test needs precomputed.

@@ -230,12 +230,7 @@ pub fn members(
             }
         }
         ResolvedGate::Polygon { x, y, vertices } => {
-            let (xs, ys) = (col(x)?, col(y)?);
-            for ((k, a), b) in keep.iter_mut().zip(xs).zip(ys) {
-                if *k {
-                    *k = in_polygon(*a, *b, vertices);
-                }
-            }
+            and_polygon(&mut keep, col(x)?, col(y)?, vertices);
         }
         ResolvedGate::Not { of } => {
             let p = populations
@@ -256,15 +251,28 @@ pub fn members(
     Ok(keep)
 }
 
-/// `keep[i] &= in_interval(values[i], min, max)`, one branch-free loop per
-/// kind of bound so that it vectorises.
-fn and_interval(keep: &mut [bool], values: &[f64], min: Option<f64>, max: Option<f64>) {
-    let pairs = keep.iter_mut().zip(values);
-    match (min, max) {
-        (Some(lo), Some(hi)) => pairs.for_each(|(k, &x)| *k &= (x >= lo) & (x < hi)),
-        (Some(lo), None) => pairs.for_each(|(k, &x)| *k &= x >= lo),
-        (None, Some(hi)) => pairs.for_each(|(k, &x)| *k &= x < hi),
-        (None, None) => pairs.for_each(|(k, &x)| *k &= !x.is_nan()),
+crate::simd::multiversion! {
+    /// `keep[i] &= in_interval(values[i], min, max)`, one branch-free loop per
+    /// kind of bound so that it vectorises.
+    fn and_interval(keep: &mut [bool], values: &[f64], min: Option<f64>, max: Option<f64>) {
+        let pairs = keep.iter_mut().zip(values);
+        match (min, max) {
+            (Some(lo), Some(hi)) => pairs.for_each(|(k, &x)| *k &= (x >= lo) & (x < hi)),
+            (Some(lo), None) => pairs.for_each(|(k, &x)| *k &= x >= lo),
+            (None, Some(hi)) => pairs.for_each(|(k, &x)| *k &= x < hi),
+            (None, None) => pairs.for_each(|(k, &x)| *k &= !x.is_nan()),
+        }
+    }
+}
+
+crate::simd::multiversion! {
+    /// `keep[i] &= in_polygon(xs[i], ys[i])`, testing members only.
+    fn and_polygon(keep: &mut [bool], xs: &[f64], ys: &[f64], vertices: &[(f64, f64)]) {
+        for ((k, a), b) in keep.iter_mut().zip(xs).zip(ys) {
+            if *k {
+                *k = in_polygon(*a, *b, vertices);
+            }
+        }
     }
 }
 
@@ -466,22 +474,24 @@ fn subset(values: &[f64], members: &[bool]) -> Vec<f64> {
     compact(values, members, false)
 }
 
-/// The values whose flag is set (and, with `finite_only`, that are finite),
-/// in order. Written without a data-dependent branch — every value is
-/// stored at the next free slot, which advances only for a kept one — since
-/// membership flags of a mixed population defeat branch prediction.
-fn compact(values: &[f64], members: &[bool], finite_only: bool) -> Vec<f64> {
-    let n = values.len().min(members.len());
-    let mut out = vec![0.0; n + 1];
-    let mut len = 0;
-    for (&x, &m) in values.iter().zip(members) {
-        if let Some(slot) = out.get_mut(len) {
-            *slot = x;
+crate::simd::multiversion! {
+    /// The values whose flag is set (and, with `finite_only`, that are finite),
+    /// in order. Written without a data-dependent branch — every value is
+    /// stored at the next free slot, which advances only for a kept one — since
+    /// membership flags of a mixed population defeat branch prediction.
+    fn compact(values: &[f64], members: &[bool], finite_only: bool) -> Vec<f64> {
+        let n = values.len().min(members.len());
+        let mut out = vec![0.0; n + 1];
+        let mut len = 0;
+        for (&x, &m) in values.iter().zip(members) {
+            if let Some(slot) = out.get_mut(len) {
+                *slot = x;
+            }
+            len += usize::from(m & (!finite_only | x.is_finite()));
         }
-        len += usize::from(m & (!finite_only | x.is_finite()));
+        out.truncate(len);
+        out
     }
-    out.truncate(len);
-    out
 }
 
 fn dim(g: &Gated, marker: &str, compensated: bool) -> Result<(Dim, usize), String> {

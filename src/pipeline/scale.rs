@@ -193,31 +193,15 @@ pub fn forward_sorted(axis: Axis, sorted: &mut [f64]) {
     }
 }
 
-/// `v[i] = asinh(v[i] / c)` for values whose |v / c| < 1e150, four at a
-/// time with AVX2 when the CPU has it (the same IEEE operations in every
-/// lane, so the same bits as [`asinh`] one by one).
-fn asinh_slice(v: &mut [f64], c: f64) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked just above).
-            unsafe { asinh_slice_avx2(v, c) };
-            return;
+crate::simd::multiversion! {
+    /// `v[i] = asinh(v[i] / c)` for values whose |v / c| < 1e150, eight at
+    /// a time with AVX-512 (four with AVX2) when the CPU has it: the same
+    /// IEEE operations in every lane, so the same bits as [`asinh`] one by
+    /// one.
+    fn asinh_slice(v: &mut [f64], c: f64) {
+        for x in v.iter_mut() {
+            *x = asinh_kernel(*x / c);
         }
-    }
-    asinh_slice_generic(v, c);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn asinh_slice_avx2(v: &mut [f64], c: f64) {
-    asinh_slice_generic(v, c);
-}
-
-#[inline(always)]
-fn asinh_slice_generic(v: &mut [f64], c: f64) {
-    for x in v.iter_mut() {
-        *x = asinh_kernel(*x / c);
     }
 }
 
