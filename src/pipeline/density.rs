@@ -454,14 +454,55 @@ fn bracket_pass(
     words: &mut Vec<u64>,
 ) -> BracketCounts {
     #[cfg(target_arch = "x86_64")]
-    {
-        if std::is_x86_feature_detected!("avx2") && member_words.len() == values.len().div_ceil(64)
-        {
-            // SAFETY: the CPU supports AVX2 (checked just above).
-            return unsafe { bracket_pass_avx2(values, member_words, lo, hi, words) };
+    if member_words.len() == values.len().div_ceil(64) {
+        match crate::simd::tier() {
+            crate::simd::Tier::Avx512 => {
+                // SAFETY: the tier is reported only when the CPU has AVX-512.
+                return unsafe { bracket512::bracket_pass(values, member_words, lo, hi, words) };
+            }
+            crate::simd::Tier::Avx2 => {
+                // SAFETY: the tier is reported only when the CPU has AVX2.
+                return unsafe { bracket_pass_avx2(values, member_words, lo, hi, words) };
+            }
+            crate::simd::Tier::Portable => {}
         }
     }
     bracket_pass_generic(values, members, lo, hi, words)
+}
+
+impl BracketCounts {
+    fn new() -> Self {
+        BracketCounts {
+            members: 0,
+            below: 0,
+            inside: 0,
+            non_finite: 0,
+        }
+    }
+
+    /// Counts one block of 64 events from its member bits and its bits
+    /// below / inside the bracket / finite; returns its members-inside word.
+    #[inline(always)]
+    fn add(&mut self, member: u64, below: u64, inside: u64, finite: u64) -> u64 {
+        self.members += member.count_ones() as usize;
+        self.below += (below & member).count_ones() as usize;
+        self.inside += (inside & member).count_ones() as usize;
+        self.non_finite += (!finite & member).count_ones() as usize;
+        inside & member
+    }
+}
+
+/// Below / inside / finite bits of up to 64 events, one at a time (the
+/// portable pass, and the SIMD passes' last, shorter block).
+#[inline(always)]
+fn block_bits(xs: &[f64], lo: f64, hi: f64) -> (u64, u64, u64) {
+    let (mut below, mut inside, mut finite) = (0u64, 0u64, 0u64);
+    for (j, &x) in xs.iter().enumerate() {
+        below |= u64::from(x < lo) << j;
+        inside |= u64::from((x >= lo) & (x <= hi)) << j;
+        finite |= u64::from(x.is_finite()) << j;
+    }
+    (below, inside, finite)
 }
 
 /// [`bracket_pass_generic`] with AVX2 compares and movemasks, four events
@@ -478,12 +519,7 @@ unsafe fn bracket_pass_avx2(
 ) -> BracketCounts {
     use std::arch::x86_64::*;
     words.clear();
-    let mut c = BracketCounts {
-        members: 0,
-        below: 0,
-        inside: 0,
-        non_finite: 0,
-    };
+    let mut c = BracketCounts::new();
     let (vlo, vhi) = (_mm256_set1_pd(lo), _mm256_set1_pd(hi));
     for (xs, &mw) in values.chunks(64).zip(member_words) {
         let (mut below, mut inside, mut finite) = (0u64, 0u64, 0u64);
@@ -502,19 +538,72 @@ unsafe fn bracket_pass_avx2(
                 finite |= fin << (4 * q);
             }
         } else {
-            for (j, &x) in xs.iter().enumerate() {
-                below |= u64::from(x < lo) << j;
-                inside |= u64::from((x >= lo) & (x <= hi)) << j;
-                finite |= u64::from(x.is_finite()) << j;
-            }
+            (below, inside, finite) = block_bits(xs, lo, hi);
         }
-        c.members += mw.count_ones() as usize;
-        c.below += (below & mw).count_ones() as usize;
-        c.inside += (inside & mw).count_ones() as usize;
-        c.non_finite += (!finite & mw).count_ones() as usize;
-        words.push(inside & mw);
+        words.push(c.add(mw, below, inside, finite));
     }
     c
+}
+
+/// The AVX-512 bracket pass: eight events per compare, straight into mask
+/// registers (no movemask), and "inside" as `≤ hi and not < lo` — one
+/// compare fewer, the same bits for every value including NaN and ±∞.
+#[cfg(target_arch = "x86_64")]
+#[rustversion::since(1.89)]
+#[clippy::msrv = "1.89"]
+mod bracket512 {
+    use super::{block_bits, BracketCounts};
+    use std::arch::x86_64::*;
+
+    #[target_feature(enable = "avx512f,avx512dq,popcnt")]
+    pub(super) unsafe fn bracket_pass(
+        values: &[f64],
+        member_words: &[u64],
+        lo: f64,
+        hi: f64,
+        words: &mut Vec<u64>,
+    ) -> BracketCounts {
+        words.clear();
+        let mut c = BracketCounts::new();
+        let (vlo, vhi) = (_mm512_set1_pd(lo), _mm512_set1_pd(hi));
+        for (xs, &mw) in values.chunks(64).zip(member_words) {
+            let (mut below, mut inside, mut finite) = (0u64, 0u64, 0u64);
+            if let Ok(block) = <&[f64; 64]>::try_from(xs) {
+                for (q, oct) in block.chunks_exact(8).enumerate() {
+                    // SAFETY: `oct` holds exactly eight f64 (an unaligned load).
+                    let x = unsafe { _mm512_loadu_pd(oct.as_ptr()) };
+                    let lt = u64::from(_mm512_cmp_pd_mask::<_CMP_LT_OQ>(x, vlo));
+                    let le = u64::from(_mm512_cmp_pd_mask::<_CMP_LE_OQ>(x, vhi));
+                    // x − x is 0 for finite x, NaN for ±inf and NaN.
+                    let d = _mm512_sub_pd(x, x);
+                    let fin = u64::from(_mm512_cmp_pd_mask::<_CMP_ORD_Q>(d, d));
+                    below |= lt << (8 * q);
+                    inside |= (le & !lt) << (8 * q);
+                    finite |= fin << (8 * q);
+                }
+            } else {
+                (below, inside, finite) = block_bits(xs, lo, hi);
+            }
+            words.push(c.add(mw, below, inside, finite));
+        }
+        c
+    }
+}
+
+/// Stand-in for compilers before 1.89, which never select the AVX-512 tier.
+#[cfg(target_arch = "x86_64")]
+#[rustversion::before(1.89)]
+mod bracket512 {
+    use super::BracketCounts;
+    pub(super) unsafe fn bracket_pass(
+        _: &[f64],
+        _: &[u64],
+        _: f64,
+        _: f64,
+        _: &mut Vec<u64>,
+    ) -> BracketCounts {
+        BracketCounts::new()
+    }
 }
 
 /// Per block of 64 events: bit j of `words[w]` is set when event
@@ -529,26 +618,14 @@ fn bracket_pass_generic(
     words: &mut Vec<u64>,
 ) -> BracketCounts {
     words.clear();
-    let mut c = BracketCounts {
-        members: 0,
-        below: 0,
-        inside: 0,
-        non_finite: 0,
-    };
+    let mut c = BracketCounts::new();
     for (xs, ms) in values.chunks(64).zip(members.chunks(64)) {
-        let (mut inside, mut below, mut member, mut bad) = (0u64, 0u64, 0u64, 0u64);
-        for (j, (&x, &m)) in xs.iter().zip(ms).enumerate() {
-            let m = u64::from(m);
-            member |= m << j;
-            below |= (m & u64::from(x < lo)) << j;
-            inside |= (m & u64::from(x >= lo) & u64::from(x <= hi)) << j;
-            bad |= (m & u64::from(!x.is_finite())) << j;
-        }
-        c.members += member.count_ones() as usize;
-        c.below += below.count_ones() as usize;
-        c.inside += inside.count_ones() as usize;
-        c.non_finite += bad.count_ones() as usize;
-        words.push(inside);
+        let member = ms
+            .iter()
+            .enumerate()
+            .fold(0u64, |acc, (j, &m)| acc | (u64::from(m) << j));
+        let (below, inside, finite) = block_bits(xs, lo, hi);
+        words.push(c.add(member, below, inside, finite));
     }
     c
 }
@@ -609,13 +686,15 @@ crate::simd::multiversion! {
         // The lowest key bit the radix passes look at.
         const LOW: u32 = 64 - 3 * BITS;
         let mut keys: Vec<u64> = v.iter().map(|&x| total_key(x)).collect();
-        let mut hist = [[0u32; 1 << BITS]; 3];
+        let mut tmp = vec![0u64; keys.len()];
+        // The two mantissa digits spread over their 2048 buckets: one
+        // histogram each, filled in one pass.
+        let mut hist = [[0u32; 1 << BITS]; 2];
         for &k in &keys {
             for (d, h) in hist.iter_mut().enumerate() {
                 h[((k >> (LOW + BITS * d as u32)) & MASK) as usize] += 1;
             }
         }
-        let mut tmp = vec![0u64; keys.len()];
         for (d, h) in hist.iter().enumerate() {
             // A digit shared by every key does not reorder anything.
             if h.iter().any(|&c| c as usize == keys.len()) {
@@ -639,6 +718,7 @@ crate::simd::multiversion! {
             }
             std::mem::swap(&mut keys, &mut tmp);
         }
+        top_digit_pass(&mut keys, &mut tmp, LOW + 2 * BITS);
         // Runs of keys equal in the radix bits, each ordered by its low bits.
         let mut start = 0;
         while start < keys.len() {
@@ -657,6 +737,63 @@ crate::simd::multiversion! {
             *x = from_total_key(*k);
         }
     }
+}
+
+/// The last (most significant) LSD pass of [`sort_total`], on the digit
+/// `keys >> shift` (sign and exponent). Events of one population share a few
+/// exponents, so consecutive keys mostly land in the same bucket, and a
+/// single counter per bucket turns the pass into one long chain of
+/// load-increment-store. The keys are therefore cut into four quarters, each
+/// with its own counters — four independent chains interleaved — and each
+/// bucket's output range is split between them in quarter order, so the pass
+/// stays stable.
+#[inline(always)]
+fn top_digit_pass(keys: &mut Vec<u64>, tmp: &mut Vec<u64>, shift: u32) {
+    const BUCKETS: usize = 1 << 11;
+    let n = keys.len();
+    let q = n / 4;
+    let bounds = [0, q, 2 * q, 3 * q, n];
+    let digit = |k: u64| ((k >> shift) as usize) & (BUCKETS - 1);
+    let mut counts = vec![[0u32; 4]; BUCKETS];
+    for (c, w) in bounds.windows(2).enumerate() {
+        for &k in keys.get(w[0]..w[1]).unwrap_or_default() {
+            if let Some(b) = counts.get_mut(digit(k)) {
+                b[c] += 1;
+            }
+        }
+    }
+    if counts.iter().any(|b| b.iter().sum::<u32>() as usize == n) {
+        return;
+    }
+    let mut offsets = vec![[0usize; 4]; BUCKETS];
+    let mut sum = 0;
+    for (o, b) in offsets.iter_mut().zip(&counts) {
+        for c in 0..4 {
+            o[c] = sum;
+            sum += b[c] as usize;
+        }
+    }
+    let (first, rest) = keys.split_at(q);
+    let (second, rest) = rest.split_at(q);
+    let (third, fourth) = rest.split_at(q);
+    let mut put = |c: usize, k: u64| {
+        if let Some(o) = offsets.get_mut(digit(k)) {
+            if let Some(t) = tmp.get_mut(o[c]) {
+                *t = k;
+            }
+            o[c] += 1;
+        }
+    };
+    for (((&a, &b), &c), &d) in first.iter().zip(second).zip(third).zip(fourth) {
+        put(0, a);
+        put(1, b);
+        put(2, c);
+        put(3, d);
+    }
+    for &k in fourth.get(q..).unwrap_or_default() {
+        put(3, k);
+    }
+    std::mem::swap(keys, tmp);
 }
 
 #[cfg(test)]
