@@ -474,12 +474,24 @@ fn subset(values: &[f64], members: &[bool]) -> Vec<f64> {
     compact(values, members, false)
 }
 
+/// The values whose flag is set (and, with `finite_only`, that are finite),
+/// in order: every data-driven gate starts by taking its parent's values of
+/// a column.
+fn compact(values: &[f64], members: &[bool], finite_only: bool) -> Vec<f64> {
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::tier() == crate::simd::Tier::Avx512 {
+        // SAFETY: the tier is reported only when the CPU has AVX-512.
+        return unsafe { compact512::compact(values, members, finite_only) };
+    }
+    compact_scalar(values, members, finite_only)
+}
+
 crate::simd::multiversion! {
-    /// The values whose flag is set (and, with `finite_only`, that are finite),
-    /// in order. Written without a data-dependent branch — every value is
-    /// stored at the next free slot, which advances only for a kept one — since
-    /// membership flags of a mixed population defeat branch prediction.
-    fn compact(values: &[f64], members: &[bool], finite_only: bool) -> Vec<f64> {
+    /// [`compact`] one value at a time, without a data-dependent branch —
+    /// every value is stored at the next free slot, which advances only for
+    /// a kept one — since membership flags of a mixed population defeat
+    /// branch prediction.
+    fn compact_scalar(values: &[f64], members: &[bool], finite_only: bool) -> Vec<f64> {
         let n = values.len().min(members.len());
         let mut out = vec![0.0; n + 1];
         let mut len = 0;
@@ -491,6 +503,71 @@ crate::simd::multiversion! {
         }
         out.truncate(len);
         out
+    }
+}
+
+/// [`compact`] eight values at a time: the flags' bytes and the finite test
+/// become one mask, `vcompresspd` packs the kept values into a register and
+/// the whole register is stored at the next free slot (the output has eight
+/// spare slots, so that store never leaves it).
+#[cfg(target_arch = "x86_64")]
+#[rustversion::since(1.89)]
+#[clippy::msrv = "1.89"]
+mod compact512 {
+    use std::arch::x86_64::*;
+
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,popcnt")]
+    pub(super) unsafe fn compact(values: &[f64], members: &[bool], finite_only: bool) -> Vec<f64> {
+        let n = values.len().min(members.len());
+        let mut out: Vec<f64> = Vec::with_capacity(n + 8);
+        let dst = out.as_mut_ptr();
+        let mut len = 0usize;
+        let full = n / 8 * 8;
+        let zero = _mm_setzero_si128();
+        let mut i = 0;
+        while i < full {
+            // SAFETY: i + 8 ≤ n, so eight values and eight flags (one byte
+            // each) are in bounds; len ≤ i, so the eight slots written at
+            // len are within the capacity n + 8.
+            unsafe {
+                let x = _mm512_loadu_pd(values.as_ptr().add(i));
+                let flags = _mm_loadl_epi64(members.as_ptr().add(i).cast::<__m128i>());
+                let mut keep = _mm_cmpneq_epi8_mask(flags, zero) as u8;
+                if finite_only {
+                    // x − x is 0 for finite x, NaN for ±inf and NaN.
+                    let d = _mm512_sub_pd(x, x);
+                    keep &= _mm512_cmp_pd_mask::<_CMP_ORD_Q>(d, d);
+                }
+                _mm512_storeu_pd(dst.add(len), _mm512_maskz_compress_pd(keep, x));
+                len += keep.count_ones() as usize;
+            }
+            i += 8;
+        }
+        for (&x, &m) in values
+            .get(full..n)
+            .unwrap_or_default()
+            .iter()
+            .zip(&members[full..n])
+        {
+            if m && (!finite_only || x.is_finite()) {
+                // SAFETY: len < n + 8, within the capacity.
+                unsafe { dst.add(len).write(x) };
+                len += 1;
+            }
+        }
+        // SAFETY: the first `len` slots were written above (the compress
+        // stores wrote every lane up to their slot + 8).
+        unsafe { out.set_len(len) };
+        out
+    }
+}
+
+/// Stand-in for compilers before 1.89, which never select the AVX-512 tier.
+#[cfg(target_arch = "x86_64")]
+#[rustversion::before(1.89)]
+mod compact512 {
+    pub(super) unsafe fn compact(values: &[f64], members: &[bool], finite_only: bool) -> Vec<f64> {
+        super::compact_scalar(values, members, finite_only)
     }
 }
 
