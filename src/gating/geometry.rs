@@ -241,31 +241,11 @@ impl Polygon {
         (w_odd, w_zero)
     }
 
-    /// [`Polygon::word`] compiled for AVX2 (4 lanes instead of SSE2's 2);
-    /// the arithmetic is the same IEEE operations, so results are identical.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    fn word_avx2(&self, xs: &[f64; 64], ys: &[f64; 64]) -> (u64, u64) {
-        self.word(xs, ys)
-    }
-
-    /// Membership of 64 events (bits past the data are don't-care).
-    fn membership(&self, xs: &[f64; 64], ys: &[f64; 64], avx2: bool) -> u64 {
-        #[cfg(target_arch = "x86_64")]
-        let (odd, zero) = if avx2 {
-            // SAFETY: `avx2` is true only when the CPU reports AVX2
-            // (`is_x86_feature_detected!` in `polygon`).
-            unsafe { self.word_avx2(xs, ys) }
-        } else {
-            self.word(xs, ys)
-        };
-        #[cfg(not(target_arch = "x86_64"))]
-        let (odd, zero) = {
-            let _ = avx2;
-            self.word(xs, ys)
-        };
-        // Events with a zero cross product: on an edge (inside) or merely on
-        // an edge's line outside the segment (parity decides).
+    /// The polygon's bits of 64 events: the crossing parity of
+    /// [`Polygon::word`], plus the events on an edge (exact test, rare).
+    #[inline(always)]
+    fn membership(&self, xs: &[f64; 64], ys: &[f64; 64]) -> u64 {
+        let (odd, zero) = self.word(xs, ys);
         let mut w = odd;
         let mut z = zero & !odd;
         while z != 0 {
@@ -282,25 +262,31 @@ impl Polygon {
 /// Polygon over two columns: even–odd with points on an edge inside, the
 /// arithmetic of [`Polygon::contains`] run 64 events at a time.
 pub(crate) fn polygon(x: &[f64], y: &[f64], poly: &Polygon, n: usize) -> Bitset {
-    #[cfg(target_arch = "x86_64")]
-    let avx2 = std::arch::is_x86_feature_detected!("avx2");
-    #[cfg(not(target_arch = "x86_64"))]
-    let avx2 = false;
-    fill(n, |start, len| {
-        let (Some(xs), Some(ys)) = (x.get(start..start + len), y.get(start..start + len)) else {
-            return 0;
-        };
-        match (<&[f64; 64]>::try_from(xs), <&[f64; 64]>::try_from(ys)) {
-            (Ok(xs), Ok(ys)) => poly.membership(xs, ys, avx2),
-            _ => {
-                // The last, partial word: pad with NaN (never inside).
-                let (mut bx, mut by) = ([f64::NAN; 64], [f64::NAN; 64]);
-                bx.iter_mut().zip(xs).for_each(|(d, s)| *d = *s);
-                by.iter_mut().zip(ys).for_each(|(d, s)| *d = *s);
-                poly.membership(&bx, &by, avx2)
-            }
+    fill_chunks(n, |first, words| polygon_words(x, y, poly, n, first, words))
+}
+
+crate::simd::multiversion! {
+    /// [`polygon`]'s words `first ..` of `n` events.
+    fn polygon_words(x: &[f64], y: &[f64], poly: &Polygon, n: usize, first: usize, words: &mut [u64]) {
+        for (k, word) in words.iter_mut().enumerate() {
+            let start = (first + k) * 64;
+            let len = n.saturating_sub(start).min(64);
+            let (Some(xs), Some(ys)) = (x.get(start..start + len), y.get(start..start + len)) else {
+                *word = 0;
+                continue;
+            };
+            *word = match (<&[f64; 64]>::try_from(xs), <&[f64; 64]>::try_from(ys)) {
+                (Ok(xs), Ok(ys)) => poly.membership(xs, ys),
+                _ => {
+                    // The last, partial word: pad with NaN (never inside).
+                    let (mut bx, mut by) = ([f64::NAN; 64], [f64::NAN; 64]);
+                    bx.iter_mut().zip(xs).for_each(|(d, s)| *d = *s);
+                    by.iter_mut().zip(ys).for_each(|(d, s)| *d = *s);
+                    poly.membership(&bx, &by)
+                }
+            };
         }
-    })
+    }
 }
 
 /// Inverts a square matrix by Gauss–Jordan elimination with partial pivoting;

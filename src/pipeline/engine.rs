@@ -15,6 +15,7 @@ use super::definition::{Compensation, GateKind, Pipeline, Side, ROOT};
 use super::panel::{self, ResolvedPanel};
 use super::resolved::{in_interval, in_polygon, Dim, GateData, Interval, ResolvedGate};
 use super::scale::{forward_sorted, Axis, AxisScale};
+use crate::gating::Bitset;
 use crate::{Channel, EventMatrix, Sample};
 
 /// Why a sample could not be gated.
@@ -230,7 +231,15 @@ pub fn members(
             }
         }
         ResolvedGate::Polygon { x, y, vertices } => {
-            and_polygon(&mut keep, col(x)?, col(y)?, vertices);
+            // The gating engine's kernel, so that the pipeline's members are
+            // the ones `nkflow gate` computes from gates/<file>.xml by
+            // construction, boundary events included.
+            let poly = crate::gating::geometry::Polygon::new(vertices);
+            let n = keep.len();
+            and_bits(
+                &mut keep,
+                &crate::gating::geometry::polygon(col(x)?, col(y)?, &poly, n),
+            );
         }
         ResolvedGate::Not { of } => {
             let p = populations
@@ -266,11 +275,11 @@ crate::simd::multiversion! {
 }
 
 crate::simd::multiversion! {
-    /// `keep[i] &= in_polygon(xs[i], ys[i])`, testing members only.
-    fn and_polygon(keep: &mut [bool], xs: &[f64], ys: &[f64], vertices: &[(f64, f64)]) {
-        for ((k, a), b) in keep.iter_mut().zip(xs).zip(ys) {
-            if *k {
-                *k = in_polygon(*a, *b, vertices);
+    /// `keep[i] &= bits[i]`.
+    fn and_bits(keep: &mut [bool], bits: &Bitset) {
+        for (flags, &w) in keep.chunks_mut(64).zip(bits.words()) {
+            for (j, k) in flags.iter_mut().enumerate() {
+                *k &= (w >> j) & 1 == 1;
             }
         }
     }
