@@ -566,13 +566,24 @@ pub fn flow_rate(time: &[f64], p: &FlowRateParams) -> FlowRate {
     let w = (tmax - tmin) / n_bins as f64;
     let edges: Vec<f64> = (0..=n_bins).map(|k| tmin + w * k as f64).collect();
     let mut counts = vec![0usize; n_bins];
+    // Events come in acquisition order, so an event's bin is nearly always
+    // the previous event's: that guess is tried first. It is the bin the
+    // search below returns whenever `edges[k] ≤ t < edges[k + 1]` (the
+    // edges never decrease), with the first and last bins open outwards.
+    let mut k = 0;
     for &t in &finite {
-        // Upper bin on an edge, as the half-open rectangles will decide.
-        let k = edges
-            .partition_point(|&e| e <= t)
-            .saturating_sub(1)
-            .min(n_bins - 1);
-        counts[k] += 1;
+        let lower_ok = k == 0 || edges.get(k).is_some_and(|&e| e <= t);
+        let upper_ok = k + 1 == n_bins || edges.get(k + 1).is_some_and(|&e| t < e);
+        if !(lower_ok && upper_ok) {
+            // Upper bin on an edge, as the half-open rectangles will decide.
+            k = edges
+                .partition_point(|&e| e <= t)
+                .saturating_sub(1)
+                .min(n_bins - 1);
+        }
+        if let Some(c) = counts.get_mut(k) {
+            *c += 1;
+        }
     }
     let mut sorted: Vec<f64> = counts.iter().map(|&c| c as f64).collect();
     sorted.sort_unstable_by(f64::total_cmp);
@@ -773,6 +784,32 @@ mod tests {
         let gran = inside(3000, 10000);
         assert!(lymph > 2910, "kept {lymph} of 3000");
         assert!(gran < 20, "took {gran} granulocytes");
+    }
+
+    #[test]
+    fn flow_rate_bins_events_as_a_search_of_the_edges_does() {
+        // In order (the common case, where the previous bin is the guess),
+        // shuffled, and with events exactly on edges.
+        let mut r = rng(13);
+        let mut t: Vec<f64> = (0..20_000).map(|i| i as f64 * 0.01).collect();
+        // 0 and 200 make the edges whole multiples of the bin width.
+        t.extend([0.0, 200.0, 100.0, 50.0, 150.0]);
+        let mut shuffled = t.clone();
+        rand::seq::SliceRandom::shuffle(shuffled.as_mut_slice(), &mut r);
+        for times in [t, shuffled] {
+            let fr = flow_rate(&times, &FlowRateParams::default());
+            let n_bins = fr.counts.len();
+            let mut want = vec![0usize; n_bins];
+            for &x in &times {
+                let k = fr
+                    .edges
+                    .partition_point(|&e| e <= x)
+                    .saturating_sub(1)
+                    .min(n_bins - 1);
+                want[k] += 1;
+            }
+            assert_eq!(fr.counts, want);
+        }
     }
 
     #[test]

@@ -752,15 +752,32 @@ fn top_digit_pass(keys: &mut Vec<u64>, tmp: &mut Vec<u64>, shift: u32) {
     const BUCKETS: usize = 1 << 11;
     let n = keys.len();
     let q = n / 4;
-    let bounds = [0, q, 2 * q, 3 * q, n];
     let digit = |k: u64| ((k >> shift) as usize) & (BUCKETS - 1);
+    let (first, rest) = keys.split_at(q);
+    let (second, rest) = rest.split_at(q);
+    let (third, fourth) = rest.split_at(q);
+    // Counting and scattering both walk the quarters in step.
+    let in_step = || {
+        first
+            .iter()
+            .zip(second)
+            .zip(third)
+            .zip(fourth)
+            .map(|(((&a, &b), &c), &d)| [a, b, c, d])
+    };
     let mut counts = vec![[0u32; 4]; BUCKETS];
-    for (c, w) in bounds.windows(2).enumerate() {
-        for &k in keys.get(w[0]..w[1]).unwrap_or_default() {
-            if let Some(b) = counts.get_mut(digit(k)) {
-                b[c] += 1;
-            }
+    let mut count = |c: usize, k: u64| {
+        if let Some(b) = counts.get_mut(digit(k)) {
+            b[c] += 1;
         }
+    };
+    for ks in in_step() {
+        for (c, k) in ks.into_iter().enumerate() {
+            count(c, k);
+        }
+    }
+    for &k in fourth.get(q..).unwrap_or_default() {
+        count(3, k);
     }
     if counts.iter().any(|b| b.iter().sum::<u32>() as usize == n) {
         return;
@@ -773,9 +790,6 @@ fn top_digit_pass(keys: &mut Vec<u64>, tmp: &mut Vec<u64>, shift: u32) {
             sum += b[c] as usize;
         }
     }
-    let (first, rest) = keys.split_at(q);
-    let (second, rest) = rest.split_at(q);
-    let (third, fourth) = rest.split_at(q);
     let mut put = |c: usize, k: u64| {
         if let Some(o) = offsets.get_mut(digit(k)) {
             if let Some(t) = tmp.get_mut(o[c]) {
@@ -784,11 +798,10 @@ fn top_digit_pass(keys: &mut Vec<u64>, tmp: &mut Vec<u64>, shift: u32) {
             o[c] += 1;
         }
     };
-    for (((&a, &b), &c), &d) in first.iter().zip(second).zip(third).zip(fourth) {
-        put(0, a);
-        put(1, b);
-        put(2, c);
-        put(3, d);
+    for ks in in_step() {
+        for (c, k) in ks.into_iter().enumerate() {
+            put(c, k);
+        }
     }
     for &k in fourth.get(q..).unwrap_or_default() {
         put(3, k);
