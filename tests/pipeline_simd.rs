@@ -57,6 +57,11 @@ fn same_bytes_at_every_tier(input: &Path) {
     for tier in ["portable", "avx2"] {
         let out = tmp.path().join(tier);
         run_at(tier, input, &out);
+        let run: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
+        if tier == "portable" {
+            assert_eq!(run["simd"], "portable", "run.json records the tier");
+        }
         let got = result_files(&out);
         assert_eq!(got.len(), want.len(), "NKFLOW_SIMD={tier}: {got:?}");
         for (a, b) in want.iter().zip(&got) {

@@ -291,6 +291,9 @@ impl Sink for RunJson {
             // this folder (`nkflow report` resolves them against it).
             "cwd": std::env::current_dir().ok(),
             "threads": batch.threads,
+            // The instruction-set tier the hot loops ran at: it explains
+            // timings, never results (every tier writes the same bytes).
+            "simd": crate::simd::tier().name(),
             "results_columns": ResultsCsv::header(batch),
             "skipped": batch.skipped.iter().map(|(p, why)| serde_json::json!({"path": p, "reason": why})).collect::<Vec<_>>(),
             "summary": s,
