@@ -199,20 +199,9 @@ fn population_medians(gated: &Gated, markers: &[String]) -> Vec<Vec<Option<f64>>
                 None if pop.count >= pop.members.len() / 8 && pop.count >= 4096 => {
                     How::Masked(Bitset::from_bools(&pop.members))
                 }
-                None => {
-                    // Branch-free: every index is written, only members
-                    // advance.
-                    let mut idx = vec![0usize; pop.members.len() + 1];
-                    let mut len = 0;
-                    for (i, &k) in pop.members.iter().enumerate() {
-                        if let Some(slot) = idx.get_mut(len) {
-                            *slot = i;
-                        }
-                        len += usize::from(k);
-                    }
-                    idx.truncate(len);
-                    How::Indexed(idx)
-                }
+                // Through packed bits: the cost follows the members, not
+                // the file's events.
+                None => How::Indexed(Bitset::from_bools(&pop.members).iter_ones().collect()),
             }
         })
         .collect();
