@@ -8,6 +8,12 @@
 //! unless `--logicle T,W,M,A` fixes them. Then [`cluster_batch`] trains one
 //! map on all files and maps every event. Outputs: `OUTDIR/clusters.csv`
 //! and, with `--assignments`, `OUTDIR/assignments/<file name>.csv`.
+//!
+//! `--describe NKG2C,KIR,...` adds markers that are prepared the same way
+//! but do not shape the map: clusters.csv reports their medians per file
+//! and metacluster after the clustered markers', as the pipeline's cluster
+//! stage reports its `describe_markers` (cluster on "type" markers, describe
+//! by "state" markers; see [`crate::cluster::stage`] for why).
 
 // crate::Error's GatingFile variant makes every crate::Result large; boxing it
 // belongs to its owner (same allowance as `info` and `simulate`).
@@ -20,8 +26,8 @@ use std::process::ExitCode;
 use clap::{Args, ValueEnum};
 
 use crate::cluster::{
-    cluster_batch, write_assignments_csv, write_clusters_csv, ClusterInput, ConsensusSettings,
-    FlowSomParams, Grid, Metaclustering, SomAlgorithm,
+    cluster_batch, stage::repeated_marker, write_assignments_csv, write_clusters_table,
+    ClusterInput, ConsensusSettings, FlowSomParams, Grid, Metaclustering, SomAlgorithm,
 };
 use crate::compensation::Matrix;
 use crate::pipeline::panel::{self, MarkerSpec};
@@ -55,6 +61,12 @@ pub struct ClusterArgs {
     /// Markers to cluster on, comma-separated (matched to $PnS/$PnN as panels are).
     #[arg(long, value_delimiter = ',', required = true)]
     pub markers: Vec<String>,
+    /// Markers that describe the metaclusters without shaping them,
+    /// comma-separated: same panel rules and transform as --markers, their
+    /// medians in clusters.csv after the clustered markers' (e.g. the
+    /// "state" markers NKG2C,KIR of cells clustered on CD56,CD16,CD3).
+    #[arg(long, value_delimiter = ',')]
+    pub describe: Vec<String>,
     /// Output directory (created if missing).
     #[arg(short = 'o', long = "out")]
     pub out: PathBuf,
@@ -115,18 +127,17 @@ pub fn run(args: &ClusterArgs) -> crate::Result<ExitCode> {
 }
 
 fn run_in_pool(args: &ClusterArgs) -> crate::Result<ExitCode> {
-    let markers: Vec<String> = args
-        .markers
-        .iter()
-        .map(|m| m.trim().to_string())
-        .filter(|m| !m.is_empty())
-        .collect();
+    let markers = marker_list(&args.markers);
+    let describe = marker_list(&args.describe);
+    check_marker_lists(&markers, &describe)?;
+    // Clustered then described markers: every file's prepared columns.
+    let all_markers: Vec<String> = markers.iter().chain(&describe).cloned().collect();
     let fixed = args.logicle.as_deref().map(parse_logicle).transpose()?;
     let mut names = Vec::with_capacity(args.files.len());
     let mut matrices = Vec::with_capacity(args.files.len());
     for path in &args.files {
         let name = file_name(path);
-        matrices.push(prepare(path, &name, &markers, fixed.as_ref())?);
+        matrices.push(prepare(path, &name, &all_markers, fixed.as_ref())?);
         names.push(name);
     }
     let params = FlowSomParams {
@@ -150,14 +161,22 @@ fn run_in_pool(args: &ClusterArgs) -> crate::Result<ExitCode> {
         .zip(&matrices)
         .map(|(n, m)| ClusterInput::new(n, m))
         .collect();
+    // Only the clustered markers shape the map (and name the metaclusters).
     let marker_refs: Vec<&str> = markers.iter().map(String::as_str).collect();
-    let run = cluster_batch(&inputs, &marker_refs, &params)?;
+    let mut run = cluster_batch(&inputs, &marker_refs, &params)?;
+    if !describe.is_empty() {
+        let describe_refs: Vec<&str> = describe.iter().map(String::as_str).collect();
+        for (sample, input) in run.samples.iter_mut().zip(&inputs) {
+            sample.describe(input, &describe_refs)?;
+        }
+    }
 
     std::fs::create_dir_all(&args.out).map_err(|e| Error::io(&args.out, e))?;
     let tables: Vec<_> = run.samples.iter().map(|s| s.table.clone()).collect();
     let clusters = args.out.join("clusters.csv");
     write_atomically(&clusters, |w| {
-        write_clusters_csv(w, &run.model, &tables).map_err(|e| Error::Usage(e.to_string()))
+        write_clusters_table(w, &all_markers, run.model.metacluster_names(), &tables)
+            .map_err(|e| Error::Usage(e.to_string()))
     })?;
     if args.assignments {
         let dir = args.out.join("assignments");
@@ -180,6 +199,32 @@ fn run_in_pool(args: &ClusterArgs) -> crate::Result<ExitCode> {
         println!("  {:>2}  {name}", m + 1);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A comma-separated option's markers, trimmed, empty entries dropped.
+fn marker_list(values: &[String]) -> Vec<String> {
+    values
+        .iter()
+        .map(|m| m.trim().to_string())
+        .filter(|m| !m.is_empty())
+        .collect()
+}
+
+/// A marker either shapes the map or describes it, and is named once: the
+/// pipeline's `cluster` block rule ([`repeated_marker`]), in option names.
+fn check_marker_lists(markers: &[String], describe: &[String]) -> crate::Result<()> {
+    let Some(r) = repeated_marker(markers, describe) else {
+        return Ok(());
+    };
+    let option = |described: bool| if described { "--describe" } else { "--markers" };
+    Err(Error::Usage(if r.described == r.first_described {
+        format!("{} lists marker {:?} twice", option(r.described), r.marker)
+    } else {
+        format!(
+            "marker {:?} is in both --markers and --describe: a marker either shapes the map (--markers) or only describes it (--describe)",
+            r.marker
+        )
+    }))
 }
 
 /// The file name as given (e.g. `P01_D30.fcs`), used for sample names and
@@ -300,6 +345,27 @@ mod tests {
         let panel = preset_panel();
         let kir = panel.iter().find(|m| m.marker == "KIR").unwrap();
         assert!(kir.aliases.iter().any(|a| a == "CD158*"));
+    }
+
+    #[test]
+    fn a_marker_is_clustered_or_described_not_both() {
+        let v = |s: &[&str]| s.iter().map(|m| m.to_string()).collect::<Vec<_>>();
+        assert!(check_marker_lists(&v(&["CD56", "CD3"]), &v(&["NKG2C", "KIR"])).is_ok());
+        assert!(check_marker_lists(&v(&["CD56"]), &[]).is_ok());
+        let both = check_marker_lists(&v(&["CD56", "CD3"]), &v(&["KIR", "cd56"]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            both.contains("\"cd56\" is in both --markers and --describe"),
+            "{both}"
+        );
+        let twice = check_marker_lists(&v(&["CD56"]), &v(&["KIR", "kir"]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            twice.contains("--describe lists marker \"kir\" twice"),
+            "{twice}"
+        );
     }
 
     #[test]

@@ -683,6 +683,25 @@ pub struct SampleClusters {
 }
 
 impl SampleClusters {
+    /// Adds the medians of `markers` per metacluster to the table, after
+    /// the clustered markers' (as the pipeline's cluster stage reports its
+    /// `describe_markers`): markers of `input` (the sample this was mapped
+    /// from) that describe the metaclusters without having shaped the map.
+    /// Errors name the sample and the marker (missing, or a non-finite value
+    /// of a clustered event).
+    pub fn describe(
+        &mut self,
+        input: &ClusterInput<'_>,
+        markers: &[&str],
+    ) -> Result<(), ClusterError> {
+        let markers: Vec<String> = markers.iter().map(|m| m.to_string()).collect();
+        let r = input.resolve(&markers, 0)?;
+        let k = self.table.rows.len();
+        let described = tables::sample_table(&self.name, &r.columns, &self.metaclusters, k);
+        tables::append_described(&mut self.table, described);
+        Ok(())
+    }
+
     /// Agreement with a gated population (mask over all events of the
     /// sample): F1 of the majority-population metaclusters.
     pub fn agreement(&self, population: &[bool]) -> Result<Agreement, ClusterError> {

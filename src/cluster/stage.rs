@@ -185,7 +185,6 @@ impl ClusterSpec {
         if self.markers.is_empty() {
             return err("markers", "needs at least one marker".into());
         }
-        let mut seen = std::collections::BTreeSet::new();
         let listed = (self
             .markers
             .iter()
@@ -199,12 +198,20 @@ impl ClusterSpec {
                     format!("{m:?} is not a marker of the panel"),
                 );
             }
-            if !seen.insert(m.to_ascii_lowercase()) {
-                return err(
-                    &format!("{field}[{i}]"),
-                    format!("{m:?} is listed twice (markers and describe_markers together)"),
-                );
-            }
+        }
+        if let Some(r) = repeated_marker(&self.markers, &self.describe_markers) {
+            let field = if r.described {
+                "describe_markers"
+            } else {
+                "markers"
+            };
+            return err(
+                &format!("{field}[{}]", r.index),
+                format!(
+                    "{:?} is listed twice (markers and describe_markers together)",
+                    r.marker
+                ),
+            );
         }
         if !known_population(&self.population) {
             return err(
@@ -243,6 +250,45 @@ impl ClusterSpec {
         }
         Ok(())
     }
+}
+
+/// A marker named a second time across the clustered and the described
+/// lists (see [`repeated_marker`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RepeatedMarker<'a> {
+    /// The second mention, as written.
+    pub marker: &'a str,
+    /// Whether the second mention is in the described list.
+    pub described: bool,
+    /// Its 0-based position in that list.
+    pub index: usize,
+    /// Whether the first mention was in the described list.
+    pub first_described: bool,
+}
+
+/// The first marker named twice in `markers` and `describe` together
+/// (case-insensitively, as panel markers match): a marker either shapes the
+/// map or describes it, and is reported once. The pipeline's
+/// [`ClusterSpec::validate`] and `nkflow cluster --describe` share this rule.
+pub fn repeated_marker<'a>(
+    markers: &'a [String],
+    describe: &'a [String],
+) -> Option<RepeatedMarker<'a>> {
+    let mut seen = std::collections::BTreeMap::new();
+    let listed = (markers.iter().enumerate().map(|(i, m)| (false, i, m)))
+        .chain(describe.iter().enumerate().map(|(i, m)| (true, i, m)));
+    for (described, index, m) in listed {
+        if let Some(&first_described) = seen.get(&m.to_ascii_lowercase()) {
+            return Some(RepeatedMarker {
+                marker: m,
+                described,
+                index,
+                first_described,
+            });
+        }
+        seen.insert(m.to_ascii_lowercase(), described);
+    }
+    None
 }
 
 /// One file's clustered events exactly as the cluster stage trains on and
@@ -517,9 +563,7 @@ impl Stage for ClusterStage {
             if n_described > 0 {
                 let described =
                     tables::sample_table_rows("", &f.described, n_described, &mcs, model.k());
-                for (row, d) in table.rows.iter_mut().zip(described.rows) {
-                    row.medians.extend(d.medians);
-                }
+                tables::append_described(&mut table, described);
             }
             heat_rows.push(&f.rows, dim, &f.described, n_described, &mcs);
             drop(f.rows);
@@ -827,6 +871,25 @@ mod tests {
         assert_eq!(&heat.rows[3..6], &[3.0, -3.0, 3.5]);
         assert_eq!(heat.metaclusters[1], 3);
         assert_eq!(&heat.rows[3 * 20_000..3 * 20_001], &[1.0, 1.0, 2.0]);
+    }
+
+    #[test]
+    fn a_repeated_marker_is_found_where_it_is_named_again() {
+        let v = |s: &[&str]| s.iter().map(|m| m.to_string()).collect::<Vec<_>>();
+        assert_eq!(repeated_marker(&v(&["CD3", "CD56"]), &v(&["KIR"])), None);
+        let (m, d) = (v(&["CD3", "CD56"]), v(&["KIR", "cd56"]));
+        assert_eq!(
+            repeated_marker(&m, &d),
+            Some(RepeatedMarker {
+                marker: "cd56",
+                described: true,
+                index: 1,
+                first_described: false
+            })
+        );
+        let (m, d) = (v(&["CD3"]), v(&["KIR", "NKG2C", "Kir"]));
+        let r = repeated_marker(&m, &d).unwrap();
+        assert_eq!((r.described, r.index, r.first_described), (true, 2, true));
     }
 
     #[test]

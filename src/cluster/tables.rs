@@ -68,6 +68,21 @@ pub(crate) fn sample_table_rows(
     })
 }
 
+/// Appends the medians of a sample's described markers (markers that did
+/// not shape the map, see [`ClusterSpec::describe_markers`]) to its table,
+/// metacluster by metacluster: the clustered markers' medians come first,
+/// then the described ones, the column order of clusters.csv and the
+/// heatmap. `described` is the same events' table over the described
+/// markers (same metaclusters, so the same rows); only its medians are
+/// taken, the counts are the clustered table's.
+///
+/// [`ClusterSpec::describe_markers`]: super::stage::ClusterSpec::describe_markers
+pub(crate) fn append_described(table: &mut SampleTable, described: SampleTable) {
+    for (row, d) in table.rows.iter_mut().zip(described.rows) {
+        row.medians.extend(d.medians);
+    }
+}
+
 /// Counts, percents and medians of `dim` markers (`value(marker, event)`)
 /// per metacluster. Markers are done in parallel, each on one reused
 /// per-thread buffer of the clustered values (a counting sort by
