@@ -507,11 +507,11 @@ const COMPRESS4: [[i32; 8]; 16] = {
     let mut lut = [[0i32; 8]; 16];
     let mut mask = 0;
     while mask < 16 {
-        let (mut lane, mut j) = (0, 0);
+        let (mut lane, mut j) = (0i32, 0);
         while lane < 4 {
             if mask >> lane & 1 == 1 {
-                lut[mask][2 * j] = 2 * lane as i32;
-                lut[mask][2 * j + 1] = 2 * lane as i32 + 1;
+                lut[mask][2 * j] = 2 * lane;
+                lut[mask][2 * j + 1] = 2 * lane + 1;
                 j += 1;
             }
             lane += 1;
