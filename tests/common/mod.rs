@@ -87,13 +87,20 @@ pub fn run_python(py: &Path, script: &Path, args: &[&str]) -> String {
 /// Runs the `nkflow` binary of this build; panics with its stderr when it
 /// fails (the integration tests drive the CLI exactly as a user does).
 pub fn nkflow(args: &[&str]) -> std::process::Output {
+    nkflow_env(args, &[])
+}
+
+/// [`nkflow`] with environment variables set for the run (e.g.
+/// `NKFLOW_SIMD`).
+pub fn nkflow_env(args: &[&str], vars: &[(&str, &str)]) -> std::process::Output {
     let out = Command::new(env!("CARGO_BIN_EXE_nkflow"))
         .args(args)
+        .envs(vars.iter().copied())
         .output()
         .expect("spawn nkflow");
     assert!(
         out.status.success(),
-        "nkflow {args:?}: {}",
+        "{vars:?} nkflow {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     out
