@@ -11,19 +11,12 @@ use std::path::{Path, PathBuf};
 
 /// `nkflow run` at a forced tier.
 fn run_at(tier: &str, input: &Path, out: &Path) {
-    let sheet = input.join("samplesheet.csv");
-    common::nkflow_env(
-        &[
-            "run",
-            common::preset("nk-day30").to_str().unwrap(),
-            input.to_str().unwrap(),
-            "--samplesheet",
-            sheet.to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-            "--threads",
-            "2",
-        ],
+    common::run_pipeline(
+        &common::preset("nk-day30"),
+        input,
+        Some(&input.join("samplesheet.csv")),
+        out,
+        &["--threads", "2"],
         &[("NKFLOW_SIMD", tier)],
     );
 }

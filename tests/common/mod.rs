@@ -106,6 +106,27 @@ pub fn nkflow_env(args: &[&str], vars: &[(&str, &str)]) -> std::process::Output 
     out
 }
 
+/// `nkflow run PIPELINE INPUT [--samplesheet SHEET] -o OUT EXTRA...` with
+/// `vars` in its environment; panics with its stderr when it fails.
+pub fn run_pipeline(
+    pipeline: &Path,
+    input: &Path,
+    sheet: Option<&Path>,
+    out: &Path,
+    extra: &[&str],
+    vars: &[(&str, &str)],
+) -> std::process::Output {
+    let utf8 = |p: &Path| p.to_str().expect("UTF-8 test path").to_string();
+    let mut args = vec!["run".to_string(), utf8(pipeline), utf8(input)];
+    if let Some(sheet) = sheet {
+        args.extend(["--samplesheet".to_string(), utf8(sheet)]);
+    }
+    args.extend(["-o".to_string(), utf8(out)]);
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    nkflow_env(&args, vars)
+}
+
 /// A CSV file (results.csv, populations.csv …) as rows of column → value.
 pub fn csv_rows(path: &Path) -> Vec<std::collections::BTreeMap<String, String>> {
     let mut rdr = csv::Reader::from_path(path).expect("open CSV");
