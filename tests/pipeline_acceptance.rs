@@ -22,28 +22,21 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// Runs the nkflow binary; panics with its stderr when it fails.
-fn nkflow(args: &[&str]) -> String {
-    String::from_utf8_lossy(&common::nkflow(args).stderr).into_owned()
-}
-
 fn preset() -> PathBuf {
     common::repo_root().join("pipelines/nk-day30.json")
 }
 
 /// `nkflow run <preset> INPUT --samplesheet SHEET -o OUT --threads N`.
 fn run_preset(input: &Path, sheet: &Path, out: &Path, threads: usize) {
-    nkflow(&[
-        "run",
-        preset().to_str().unwrap(),
-        input.to_str().unwrap(),
-        "--samplesheet",
-        sheet.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "--threads",
-        &threads.to_string(),
-    ]);
+    let threads = threads.to_string();
+    common::run_pipeline(
+        &preset(),
+        input,
+        Some(sheet),
+        out,
+        &["--threads", &threads],
+        &[],
+    );
 }
 
 fn truth(path: &Path) -> serde_json::Value {

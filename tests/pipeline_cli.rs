@@ -12,21 +12,16 @@ fn simulated_cohort_on_disk_matches_truth_and_gates_reapply() {
     let tmp = tempfile::tempdir().unwrap();
     let sim = tmp.path().join("sim");
     let out = tmp.path().join("out");
-    let s = sim.to_str().unwrap();
     common::simulate(&sim, 31, 8, 60000, &["--clog-fraction", "0.3"]);
     let preset = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/nk-day30.json");
-    let sheet = sim.join("samplesheet.csv");
-    common::nkflow(&[
-        "run",
-        preset.to_str().unwrap(),
-        s,
-        "--samplesheet",
-        sheet.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "--threads",
-        "2",
-    ]);
+    common::run_pipeline(
+        &preset,
+        &sim,
+        Some(&sim.join("samplesheet.csv")),
+        &out,
+        &["--threads", "2"],
+        &[],
+    );
     let truth: serde_json::Value =
         serde_json::from_slice(&std::fs::read(sim.join("truth.json")).unwrap()).unwrap();
     let results = common::csv_rows(&out.join("results.csv"));

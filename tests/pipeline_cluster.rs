@@ -68,21 +68,16 @@ fn majority_f1(mc: &[Option<u32>], truth: &[bool]) -> f64 {
 }
 
 fn run(preset: &Path, sim: &Path, out: &Path, threads: &str, extra: &[&str]) {
-    let sheet = sim.join("samplesheet.csv");
-    let mut args = vec![
-        "run",
-        preset.to_str().unwrap(),
-        sim.to_str().unwrap(),
-        "--samplesheet",
-        sheet.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "--threads",
-        threads,
-        "--assignments",
-    ];
+    let mut args = vec!["--threads", threads, "--assignments"];
     args.extend_from_slice(extra);
-    common::nkflow(&args);
+    common::run_pipeline(
+        preset,
+        sim,
+        Some(&sim.join("samplesheet.csv")),
+        out,
+        &args,
+        &[],
+    );
 }
 
 fn assignment_files(out: &Path) -> Vec<PathBuf> {

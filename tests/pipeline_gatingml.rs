@@ -137,13 +137,7 @@ fn simulate_and_run(tmp: &Path, seed: u64, samples: usize, pfile: &Path) -> Run 
     let sim = tmp.join("sim");
     let out = tmp.join("out");
     common::simulate(&sim, seed, samples, 40000, &[]);
-    common::nkflow(&[
-        "run",
-        pfile.to_str().unwrap(),
-        sim.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    common::run_pipeline(pfile, &sim, None, &out, &[], &[]);
     Run {
         truth: serde_json::from_slice(&std::fs::read(sim.join("truth.json")).unwrap()).unwrap(),
         pops: common::csv_rows(&out.join("populations.csv")),

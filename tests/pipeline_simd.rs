@@ -8,26 +8,16 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// `nkflow run` at a forced tier.
 fn run_at(tier: &str, input: &Path, out: &Path) {
-    let sheet = input.join("samplesheet.csv");
-    let status = Command::new(env!("CARGO_BIN_EXE_nkflow"))
-        .env("NKFLOW_SIMD", tier)
-        .args(["run", common::preset("nk-day30").to_str().unwrap()])
-        .arg(input)
-        .arg("--samplesheet")
-        .arg(&sheet)
-        .arg("-o")
-        .arg(out)
-        .args(["--threads", "2"])
-        .output()
-        .expect("spawn nkflow");
-    assert!(
-        status.status.success(),
-        "NKFLOW_SIMD={tier}: {}",
-        String::from_utf8_lossy(&status.stderr)
+    common::run_pipeline(
+        &common::preset("nk-day30"),
+        input,
+        Some(&input.join("samplesheet.csv")),
+        out,
+        &["--threads", "2"],
+        &[("NKFLOW_SIMD", tier)],
     );
 }
 

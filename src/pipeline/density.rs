@@ -97,15 +97,19 @@ impl Density {
                 if pos < 0.0 || pos > (GRID - 1) as f64 {
                     continue;
                 }
-                // pos ≥ 0 here, so truncation is the floor (without a call).
-                let i = pos as usize;
+                // 0 ≤ pos ≤ GRID − 1 here, so truncation is the floor
+                // (without a call), and an i32 holds it: one instruction,
+                // where a float → usize conversion takes several before
+                // AVX-512.
+                let k = pos as i32;
+                let i = k as usize;
                 if i != cell {
                     if len > 0 {
                         flush(cell, len, by_class(t, len));
                     }
                     (cell, len, t) = (i, 0, [0.0; 4]);
                 }
-                t = [t[1], t[2], t[3], t[0] + (pos - i as f64)];
+                t = [t[1], t[2], t[3], t[0] + (pos - f64::from(k))];
                 len += 1;
             }
             if len > 0 {

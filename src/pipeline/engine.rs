@@ -488,31 +488,104 @@ fn subset(values: &[f64], members: &[bool]) -> Vec<f64> {
 /// a column.
 fn compact(values: &[f64], members: &[bool], finite_only: bool) -> Vec<f64> {
     #[cfg(target_arch = "x86_64")]
-    if crate::simd::tier() == crate::simd::Tier::Avx512 {
+    match crate::simd::tier() {
         // SAFETY: the tier is reported only when the CPU has AVX-512.
-        return unsafe { compact512::compact(values, members, finite_only) };
+        crate::simd::Tier::Avx512 => {
+            return unsafe { compact512::compact(values, members, finite_only) }
+        }
+        // SAFETY: the tier is reported only when the CPU has AVX2.
+        crate::simd::Tier::Avx2 => return unsafe { compact_avx2(values, members, finite_only) },
+        crate::simd::Tier::Portable => {}
     }
     compact_scalar(values, members, finite_only)
 }
 
-crate::simd::multiversion! {
-    /// [`compact`] one value at a time, without a data-dependent branch —
-    /// every value is stored at the next free slot, which advances only for
-    /// a kept one — since membership flags of a mixed population defeat
-    /// branch prediction.
-    fn compact_scalar(values: &[f64], members: &[bool], finite_only: bool) -> Vec<f64> {
-        let n = values.len().min(members.len());
-        let mut out = vec![0.0; n + 1];
-        let mut len = 0;
-        for (&x, &m) in values.iter().zip(members) {
-            if let Some(slot) = out.get_mut(len) {
-                *slot = x;
+/// For each 4-bit keep mask, the 32-bit lane indices that move the kept
+/// doubles of a 256-bit register to its front (AVX2 has no compress).
+#[cfg(target_arch = "x86_64")]
+const COMPRESS4: [[i32; 8]; 16] = {
+    let mut lut = [[0i32; 8]; 16];
+    let mut mask = 0;
+    while mask < 16 {
+        let (mut lane, mut j) = (0i32, 0);
+        while lane < 4 {
+            if mask >> lane & 1 == 1 {
+                lut[mask][2 * j] = 2 * lane;
+                lut[mask][2 * j + 1] = 2 * lane + 1;
+                j += 1;
             }
-            len += usize::from(m & (!finite_only | x.is_finite()));
+            lane += 1;
         }
-        out.truncate(len);
-        out
+        mask += 1;
     }
+    lut
+};
+
+/// [`compact`] four values at a time with AVX2: the flags' bytes become a
+/// 4-bit mask (shifted into each byte's top bit, then `movemask`), a table
+/// permutation packs the kept doubles to the register's front, and the whole
+/// register is stored at the next free slot (the output has spare slots).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,popcnt")]
+unsafe fn compact_avx2(values: &[f64], members: &[bool], finite_only: bool) -> Vec<f64> {
+    use std::arch::x86_64::*;
+    let n = values.len().min(members.len());
+    let mut out: Vec<f64> = Vec::with_capacity(n + 4);
+    let dst = out.as_mut_ptr();
+    let mut len = 0usize;
+    let full = n / 4 * 4;
+    let mut i = 0;
+    while i < full {
+        // SAFETY: i + 4 ≤ n, so four values and four flags (one byte each)
+        // are in bounds; len ≤ i, so the four slots written at len are
+        // within the capacity n + 4.
+        unsafe {
+            let x = _mm256_loadu_pd(values.as_ptr().add(i));
+            let flags = members.as_ptr().add(i).cast::<i32>().read_unaligned();
+            // Each flag byte is 0 or 1: shifted by 7 its bit is the byte's
+            // top bit, which movemask collects.
+            let top = _mm_slli_epi64::<7>(_mm_cvtsi32_si128(flags));
+            let mut keep = (_mm_movemask_epi8(top) & 0xF) as usize;
+            if finite_only {
+                // x − x is 0 for finite x, NaN for ±inf and NaN.
+                let d = _mm256_sub_pd(x, x);
+                keep &= _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_ORD_Q>(d, d)) as usize;
+            }
+            let perm = _mm256_loadu_si256(COMPRESS4[keep].as_ptr().cast::<__m256i>());
+            let packed = _mm256_permutevar8x32_ps(_mm256_castpd_ps(x), perm);
+            _mm256_storeu_pd(dst.add(len), _mm256_castps_pd(packed));
+            len += keep.count_ones() as usize;
+        }
+        i += 4;
+    }
+    for (&x, &m) in values.iter().zip(members).take(n).skip(full) {
+        if m && (!finite_only || x.is_finite()) {
+            // SAFETY: len < n + 4, within the capacity.
+            unsafe { dst.add(len).write(x) };
+            len += 1;
+        }
+    }
+    // SAFETY: the first `len` slots were written above.
+    unsafe { out.set_len(len) };
+    out
+}
+
+/// [`compact`] one value at a time (CPUs without AVX2), without a
+/// data-dependent branch — every value is stored at the next free slot,
+/// which advances only for a kept one — since membership flags of a mixed
+/// population defeat branch prediction.
+fn compact_scalar(values: &[f64], members: &[bool], finite_only: bool) -> Vec<f64> {
+    let n = values.len().min(members.len());
+    let mut out = vec![0.0; n + 1];
+    let mut len = 0;
+    for (&x, &m) in values.iter().zip(members) {
+        if let Some(slot) = out.get_mut(len) {
+            *slot = x;
+        }
+        len += usize::from(m & (!finite_only | x.is_finite()));
+    }
+    out.truncate(len);
+    out
 }
 
 /// [`compact`] eight values at a time: the flags' bytes and the finite test
@@ -894,5 +967,68 @@ fn close_open_rect(r: ResolvedGate, values: &[f64]) -> ResolvedGate {
             ResolvedGate::Rectangle { intervals }
         }
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every compaction kernel the CPU can run keeps exactly the flagged
+    /// (and, with `finite_only`, finite) values in order, at every length
+    /// around the kernels' block sizes.
+    #[test]
+    fn compaction_kernels_keep_the_flagged_values_in_order() {
+        let special = [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.0, 0.0];
+        for n in (0..40).chain([1000, 1001, 1003]) {
+            let values: Vec<f64> = (0..n)
+                .map(|i| match i % 11 {
+                    3 | 7 => special[i % special.len()],
+                    _ => i as f64 * 1.5 - 20.0,
+                })
+                .collect();
+            for pattern in 0..4 {
+                let members: Vec<bool> = (0..n)
+                    .map(|i| match pattern {
+                        0 => true,
+                        1 => false,
+                        2 => i % 3 != 1,
+                        _ => (i * 7 + 3) % 5 < 2,
+                    })
+                    .collect();
+                for finite_only in [false, true] {
+                    let want: Vec<u64> = values
+                        .iter()
+                        .zip(&members)
+                        .filter(|(x, m)| **m && (!finite_only || x.is_finite()))
+                        .map(|(x, _)| x.to_bits())
+                        .collect();
+                    let bits = |v: Vec<f64>| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    let case = format!("n {n}, pattern {pattern}, finite_only {finite_only}");
+                    assert_eq!(
+                        bits(compact_scalar(&values, &members, finite_only)),
+                        want,
+                        "{case}"
+                    );
+                    assert_eq!(
+                        bits(compact(&values, &members, finite_only)),
+                        want,
+                        "{case}"
+                    );
+                    #[cfg(target_arch = "x86_64")]
+                    if std::arch::is_x86_feature_detected!("avx2") {
+                        // SAFETY: the CPU has AVX2.
+                        let got = unsafe { compact_avx2(&values, &members, finite_only) };
+                        assert_eq!(bits(got), want, "AVX2, {case}");
+                    }
+                    #[cfg(target_arch = "x86_64")]
+                    if crate::simd::tier() == crate::simd::Tier::Avx512 {
+                        // SAFETY: the CPU has AVX-512.
+                        let got = unsafe { compact512::compact(&values, &members, finite_only) };
+                        assert_eq!(bits(got), want, "AVX-512, {case}");
+                    }
+                }
+            }
+        }
     }
 }

@@ -87,16 +87,44 @@ pub fn run_python(py: &Path, script: &Path, args: &[&str]) -> String {
 /// Runs the `nkflow` binary of this build; panics with its stderr when it
 /// fails (the integration tests drive the CLI exactly as a user does).
 pub fn nkflow(args: &[&str]) -> std::process::Output {
+    nkflow_env(args, &[])
+}
+
+/// [`nkflow`] with environment variables set for the run (e.g.
+/// `NKFLOW_SIMD`).
+pub fn nkflow_env(args: &[&str], vars: &[(&str, &str)]) -> std::process::Output {
     let out = Command::new(env!("CARGO_BIN_EXE_nkflow"))
         .args(args)
+        .envs(vars.iter().copied())
         .output()
         .expect("spawn nkflow");
     assert!(
         out.status.success(),
-        "nkflow {args:?}: {}",
+        "{vars:?} nkflow {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     out
+}
+
+/// `nkflow run PIPELINE INPUT [--samplesheet SHEET] -o OUT EXTRA...` with
+/// `vars` in its environment; panics with its stderr when it fails.
+pub fn run_pipeline(
+    pipeline: &Path,
+    input: &Path,
+    sheet: Option<&Path>,
+    out: &Path,
+    extra: &[&str],
+    vars: &[(&str, &str)],
+) -> std::process::Output {
+    let utf8 = |p: &Path| p.to_str().expect("UTF-8 test path").to_string();
+    let mut args = vec!["run".to_string(), utf8(pipeline), utf8(input)];
+    if let Some(sheet) = sheet {
+        args.extend(["--samplesheet".to_string(), utf8(sheet)]);
+    }
+    args.extend(["-o".to_string(), utf8(out)]);
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    nkflow_env(&args, vars)
 }
 
 /// A CSV file (results.csv, populations.csv …) as rows of column → value.
