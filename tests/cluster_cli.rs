@@ -333,4 +333,12 @@ fn describe_usage_errors_name_the_marker_and_the_file() {
         missing.contains("CD999") && missing.contains(&name),
         "{missing}"
     );
+    // Two names of one channel (its label pan-KIR is an alias of KIR):
+    // panel resolution refuses it, naming the file, the channel and both.
+    let alias = fail("CD56,CD16,KIR", "pan-KIR");
+    assert!(
+        alias.contains(&name)
+            && alias.contains("channel APC-A matches both markers \"KIR\" and \"pan-KIR\""),
+        "{alias}"
+    );
 }
