@@ -353,7 +353,8 @@ fn gatingml_subtree_import() {
         assert!((pct - want).abs() < 1e-9, "{pct} vs {want}");
     }
 
-    // A Boolean gate inside the subtree is refused, naming it.
+    // A Boolean gate inside the subtree with an operand outside it is
+    // refused, naming it and that operand.
     let bad_xml = GATES_XML.replace(
         r#"<gating:BooleanGate gating:id="Both">"#,
         r#"<gating:BooleanGate gating:id="Both" gating:parent_id="CD16pos">"#,
@@ -363,7 +364,306 @@ fn gatingml_subtree_import() {
         .unwrap_err()
         .to_string();
     assert!(
-        e.contains("(xml_cd16).gate") && e.contains("\"Both\"") && e.contains("Boolean"),
+        e.contains("(xml_cd16).gate")
+            && e.contains("\"Both\"")
+            && e.contains("Boolean")
+            && e.contains("\"ScatterEll\""),
+        "{e}"
+    );
+}
+
+/// A subtree with Boolean gates of every kind: `and`, `or`, `not`,
+/// operands with `use-as-complement`, an operand that is the top, operands
+/// whose parents differ from the Boolean gate's, a quadrant operand, a
+/// Boolean of Booleans, a gate below a Boolean, and Booleans whose operands
+/// come later in depth-first order (B_AndLate is listed before its operand;
+/// B_And and B_Or reference quadrants of a later sibling). The top (`B_Scat`) has no parent, so imported at the
+/// pipeline's root every population must equal `nkflow gate`'s.
+const BOOL_XML: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<gating:Gating-ML
+    xmlns:gating="http://www.isac-net.org/std/Gating-ML/v2.0/gating"
+    xmlns:transforms="http://www.isac-net.org/std/Gating-ML/v2.0/transformations"
+    xmlns:data-type="http://www.isac-net.org/std/Gating-ML/v2.0/datatypes">
+  <transforms:transformation transforms:id="Logicle1">
+    <transforms:logicle transforms:T="262144" transforms:W="0.5" transforms:M="4.5" transforms:A="0"/>
+  </transforms:transformation>
+  <transforms:transformation transforms:id="Asinh1">
+    <transforms:fasinh transforms:T="262144" transforms:M="4.5" transforms:A="0"/>
+  </transforms:transformation>
+  <gating:RectangleGate gating:id="B_Scat">
+    <gating:dimension gating:compensation-ref="uncompensated" gating:min="1">
+      <data-type:fcs-dimension data-type:name="FSC-A"/>
+    </gating:dimension>
+  </gating:RectangleGate>
+  <gating:RectangleGate gating:id="B_C16" gating:parent_id="B_Scat">
+    <gating:dimension gating:compensation-ref="FCS" gating:transformation-ref="Logicle1" gating:min="0.55">
+      <data-type:fcs-dimension data-type:name="CD16"/>
+    </gating:dimension>
+  </gating:RectangleGate>
+  <gating:RectangleGate gating:id="B_KIR" gating:parent_id="B_Scat">
+    <gating:dimension gating:compensation-ref="FCS" gating:transformation-ref="Asinh1" gating:min="0.6">
+      <data-type:fcs-dimension data-type:name="KIR"/>
+    </gating:dimension>
+  </gating:RectangleGate>
+  <gating:BooleanGate gating:id="B_AndLate" gating:parent_id="B_Scat">
+    <gating:and>
+      <gating:gateReference gating:ref="B_C16_G2C"/>
+      <gating:gateReference gating:ref="B_KIR" gating:use-as-complement="true"/>
+    </gating:and>
+  </gating:BooleanGate>
+  <gating:RectangleGate gating:id="B_C16_G2C" gating:parent_id="B_C16">
+    <gating:dimension gating:compensation-ref="FCS" gating:transformation-ref="Asinh1" gating:min="0.6">
+      <data-type:fcs-dimension data-type:name="NKG2C"/>
+    </gating:dimension>
+  </gating:RectangleGate>
+  <gating:QuadrantGate gating:id="B_Quad" gating:parent_id="B_Scat">
+    <gating:divider gating:id="DivC" gating:compensation-ref="FCS" gating:transformation-ref="Asinh1">
+      <data-type:fcs-dimension data-type:name="NKG2C"/>
+      <gating:value>0.6</gating:value>
+    </gating:divider>
+    <gating:divider gating:id="DivK" gating:compensation-ref="FCS" gating:transformation-ref="Asinh1">
+      <data-type:fcs-dimension data-type:name="KIR"/>
+      <gating:value>0.6</gating:value>
+    </gating:divider>
+    <gating:Quadrant gating:id="B_CposKpos">
+      <gating:position gating:divider_ref="DivC" gating:location="0.9"/>
+      <gating:position gating:divider_ref="DivK" gating:location="0.9"/>
+    </gating:Quadrant>
+    <gating:Quadrant gating:id="B_CnegKpos">
+      <gating:position gating:divider_ref="DivC" gating:location="0.1"/>
+      <gating:position gating:divider_ref="DivK" gating:location="0.9"/>
+    </gating:Quadrant>
+  </gating:QuadrantGate>
+  <gating:BooleanGate gating:id="B_And" gating:parent_id="B_C16">
+    <gating:and>
+      <gating:gateReference gating:ref="B_KIR"/>
+      <gating:gateReference gating:ref="B_CposKpos"/>
+    </gating:and>
+  </gating:BooleanGate>
+  <gating:BooleanGate gating:id="B_Or" gating:parent_id="B_C16">
+    <gating:or>
+      <gating:gateReference gating:ref="B_CnegKpos"/>
+      <gating:gateReference gating:ref="B_C16_G2C"/>
+    </gating:or>
+  </gating:BooleanGate>
+  <gating:BooleanGate gating:id="B_OrCompl" gating:parent_id="B_KIR">
+    <gating:or>
+      <gating:gateReference gating:ref="B_C16" gating:use-as-complement="true"/>
+      <gating:gateReference gating:ref="B_C16_G2C"/>
+    </gating:or>
+  </gating:BooleanGate>
+  <gating:BooleanGate gating:id="B_Not" gating:parent_id="B_KIR">
+    <gating:not>
+      <gating:gateReference gating:ref="B_C16"/>
+    </gating:not>
+  </gating:BooleanGate>
+  <gating:RectangleGate gating:id="B_Not_G2C" gating:parent_id="B_Not">
+    <gating:dimension gating:compensation-ref="FCS" gating:transformation-ref="Asinh1" gating:min="0.6">
+      <data-type:fcs-dimension data-type:name="NKG2C"/>
+    </gating:dimension>
+  </gating:RectangleGate>
+  <gating:BooleanGate gating:id="B_AndTop" gating:parent_id="B_KIR">
+    <gating:and>
+      <gating:gateReference gating:ref="B_Scat"/>
+      <gating:gateReference gating:ref="B_C16"/>
+    </gating:and>
+  </gating:BooleanGate>
+  <gating:BooleanGate gating:id="B_AndOfBools" gating:parent_id="B_Scat">
+    <gating:and>
+      <gating:gateReference gating:ref="B_Or"/>
+      <gating:gateReference gating:ref="B_OrCompl" gating:use-as-complement="true"/>
+    </gating:and>
+  </gating:BooleanGate>
+</gating:Gating-ML>
+"#;
+
+/// The Boolean gates of [`BOOL_XML`] with their XML parents.
+const BOOLEANS: [(&str, &str); 7] = [
+    ("B_AndLate", "B_Scat"),
+    ("B_And", "B_C16"),
+    ("B_Or", "B_C16"),
+    ("B_OrCompl", "B_KIR"),
+    ("B_Not", "B_KIR"),
+    ("B_AndTop", "B_KIR"),
+    ("B_AndOfBools", "B_Scat"),
+];
+
+/// Boolean gates inside a `"subtree": true` import become populations with
+/// Gating-ML's meaning: each equals `nkflow gate`'s population of that gate
+/// on the same file with the same XML, event for event (through
+/// gates/<file>.xml, whose every population the run's counts match).
+#[test]
+fn gatingml_subtree_with_boolean_gates_matches_nkflow_gate() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("gates.xml"), GATES_XML).unwrap();
+    std::fs::write(tmp.path().join("bool.xml"), BOOL_XML).unwrap();
+    let pfile = tmp.path().join("p.json");
+    std::fs::write(
+        &pfile,
+        pipeline_json_with(
+            &[serde_json::json!({"id": "scat_xml",
+                "gate": {"type": "gatingml", "file": "bool.xml", "id": "B_Scat", "subtree": true}})],
+            &[serde_json::json!({"name": "pct_bool_and_xml", "percent_of": ["B_And", "B_C16"]})],
+        ),
+    )
+    .unwrap();
+    // A Boolean gate whose operand comes later in depth-first order (a
+    // quadrant of a later sibling) is moved after it.
+    let p = nkflow::pipeline::definition::Pipeline::from_file(&pfile).unwrap();
+    let pos = |id: &str| p.gates.iter().position(|g| g.id == id).unwrap();
+    assert!(pos("B_C16_G2C") < pos("B_AndLate"));
+    assert!(pos("B_CposKpos") < pos("B_And") && pos("B_C16") < pos("B_And"));
+    assert!(pos("B_CnegKpos") < pos("B_Or") && pos("B_OrCompl") < pos("B_AndOfBools"));
+    let Run {
+        sim,
+        out,
+        truth,
+        pops,
+        results,
+    } = simulate_and_run(tmp.path(), 53, 3, &pfile);
+    assert_eq!(results.len(), 3);
+    let mut totals: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for r in &results {
+        let file = r["file"].as_str();
+        assert_eq!(r["error"], "", "{file}");
+        let t = &truth["files"][file];
+        let mut xml = BOOL_XML.to_string();
+        for m in ["CD16", "NKG2C", "KIR"] {
+            let ch = t["markers"][m].as_str().unwrap();
+            xml = xml.replace(
+                &format!("data-type:name=\"{m}\""),
+                &format!("data-type:name=\"{ch}\""),
+            );
+        }
+        let fcs = sim.join(file);
+        let alone = nkflow::gatingml::read_str(&xml)
+            .unwrap()
+            .gate_sample(&nkflow::fcs::read(&fcs).unwrap())
+            .unwrap();
+        let applied = nkflow::gatingml::read_path(&out.join("gates").join(format!("{file}.xml")))
+            .unwrap()
+            .gate_sample(&nkflow::fcs::read(&fcs).unwrap())
+            .unwrap();
+        let row = |pop: &str| {
+            pops.iter()
+                .find(|p| p["file"] == file && p["population"] == pop)
+                .unwrap_or_else(|| panic!("{file}: no population {pop}"))
+        };
+        let count = |pop: &str| -> usize { row(pop)["count"].parse().unwrap() };
+        for (id, xml_parent) in BOOLEANS {
+            // The top keeps its pipeline id.
+            let parent = if xml_parent == "B_Scat" {
+                "scat_xml"
+            } else {
+                xml_parent
+            };
+            let want = alone.count(id).unwrap();
+            eprintln!("{file}: {id} {} (nkflow gate: {want})", count(id));
+            assert_eq!(count(id), want, "{file} {id}");
+            assert_eq!(row(id)["parent"], parent, "{file} {id}");
+            assert_eq!(
+                applied.membership(id).unwrap().words(),
+                alone.membership(id).unwrap().words(),
+                "{file} {id}: events"
+            );
+            let tot = totals.entry(id).or_default();
+            tot.0 += want;
+            tot.1 += count(parent);
+        }
+        // The rest of the subtree too (the top is renamed).
+        assert_eq!(count("scat_xml"), alone.count("B_Scat").unwrap());
+        for id in ["B_C16", "B_KIR", "B_C16_G2C", "B_CposKpos", "B_Not_G2C"] {
+            assert_eq!(count(id), alone.count(id).unwrap(), "{file} {id}");
+        }
+        // gates/<file>.xml re-applies to every count of the run.
+        for p in pops
+            .iter()
+            .filter(|p| p["file"] == file && p["population"] != "root")
+        {
+            assert_eq!(
+                applied.count(&p["population"]).map(|c| c.to_string()),
+                Some(p["count"].clone()),
+                "{file} {}",
+                p["population"]
+            );
+        }
+        let pct: f64 = r["pct_bool_and_xml"].parse().unwrap();
+        let want = 100.0 * count("B_And") as f64 / count("B_C16") as f64;
+        assert!((pct - want).abs() < 1e-9, "{pct} vs {want}");
+    }
+    // No Boolean population is trivially empty or all of its parent.
+    for (id, (n, parent)) in totals {
+        assert!(n > 0 && n < parent, "{id}: {n} of {parent}");
+    }
+}
+
+/// A Boolean gate whose operand is outside the imported subtree, named
+/// alone as `id`, or the top of a subtree, is refused, naming the file, the
+/// gate and the operand.
+#[test]
+fn gatingml_boolean_gate_refusals_name_the_operand() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("gates.xml"), GATES_XML).unwrap();
+    let outside = BOOL_XML.replace(
+        "</gating:Gating-ML>",
+        r#"  <gating:RectangleGate gating:id="B_Outside">
+    <gating:dimension gating:compensation-ref="FCS" gating:min="100">
+      <data-type:fcs-dimension data-type:name="CD16"/>
+    </gating:dimension>
+  </gating:RectangleGate>
+  <gating:BooleanGate gating:id="B_Bad" gating:parent_id="B_C16">
+    <gating:or>
+      <gating:gateReference gating:ref="B_KIR"/>
+      <gating:gateReference gating:ref="B_Outside"/>
+    </gating:or>
+  </gating:BooleanGate>
+</gating:Gating-ML>"#,
+    );
+    std::fs::write(tmp.path().join("bool.xml"), outside).unwrap();
+    let load = |gate: serde_json::Value| {
+        let path = tmp.path().join("p.json");
+        let extra = serde_json::json!({"id": "x", "gate": gate});
+        std::fs::write(&path, pipeline_json(&[extra])).unwrap();
+        nkflow::pipeline::definition::Pipeline::from_file(&path)
+            .map(|_| ())
+            .unwrap_err()
+            .to_string()
+    };
+    let e = load(
+        serde_json::json!({"type": "gatingml", "file": "bool.xml", "id": "B_Scat", "subtree": true}),
+    );
+    assert!(
+        e.contains("(x).gate")
+            && e.contains("bool.xml")
+            && e.contains("\"B_Bad\"")
+            && e.contains("\"B_Outside\"")
+            && e.contains("outside the subtree"),
+        "{e}"
+    );
+    // A subtree below B_C16 holds B_And but not its operand B_KIR.
+    let e = load(
+        serde_json::json!({"type": "gatingml", "file": "bool.xml", "id": "B_C16", "subtree": true}),
+    );
+    assert!(
+        e.contains("bool.xml") && e.contains("\"B_And\"") && e.contains("\"B_KIR\""),
+        "{e}"
+    );
+    // Named alone: its operands would not be imported.
+    let e = load(serde_json::json!({"type": "gatingml", "file": "bool.xml", "id": "B_Not"}));
+    assert!(
+        e.contains("(x).gate")
+            && e.contains("bool.xml")
+            && e.contains("\"B_Not\"")
+            && e.contains("\"B_C16\"")
+            && e.contains("Boolean"),
+        "{e}"
+    );
+    // A Boolean top: its operands cannot lie below it.
+    let e = load(
+        serde_json::json!({"type": "gatingml", "file": "bool.xml", "id": "B_Or", "subtree": true}),
+    );
+    assert!(
+        e.contains("bool.xml") && e.contains("\"B_Or\"") && e.contains("\"B_CnegKpos\""),
         "{e}"
     );
 }

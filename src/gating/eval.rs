@@ -413,34 +413,51 @@ fn own_tests<'c>(
             })
             .collect(),
         GateKind::Boolean { op, operands } => {
-            let mut acc: Option<Bitset> = None;
-            for o in operands {
-                let mut bits = full.get(o.gate.as_str()).cloned().ok_or_else(|| {
-                    GatingError::MissingReference {
-                        gate: g.id.clone(),
-                        reference: o.gate.clone(),
-                    }
-                })?;
-                if o.complement {
-                    bits.not_assign();
-                }
-                acc = Some(match (acc, op) {
-                    (None, _) => bits,
-                    (Some(mut a), BoolOp::Or) => {
-                        a.or_assign(&bits);
-                        a
-                    }
-                    (Some(mut a), _) => {
-                        a.and_assign(&bits);
-                        a
-                    }
-                });
-            }
-            let mut bits = acc.unwrap_or_else(|| Bitset::zeros(n));
-            if *op == BoolOp::Not {
-                bits.not_assign();
-            }
-            vec![bits]
+            vec![boolean_test(&g.id, *op, operands, &|id| full.get(id), n)?]
         }
     })
+}
+
+/// A Boolean gate's own test (its parent not applied): the operands' full
+/// populations (each complemented when `use-as-complement`), combined by
+/// `op`; `not` negates its one operand. `full` gives a population's full
+/// membership by id. Public so that a caller holding the operands'
+/// populations itself (the pipeline's imported Boolean gates) combines them
+/// with this very kernel.
+pub fn boolean_test<'b>(
+    gate: &str,
+    op: BoolOp,
+    operands: &[super::gate::Operand],
+    full: &dyn Fn(&str) -> Option<&'b Bitset>,
+    n: usize,
+) -> Result<Bitset, GatingError> {
+    let mut acc: Option<Bitset> = None;
+    for o in operands {
+        let mut bits =
+            full(o.gate.as_str())
+                .cloned()
+                .ok_or_else(|| GatingError::MissingReference {
+                    gate: gate.to_string(),
+                    reference: o.gate.clone(),
+                })?;
+        if o.complement {
+            bits.not_assign();
+        }
+        acc = Some(match (acc, op) {
+            (None, _) => bits,
+            (Some(mut a), BoolOp::Or) => {
+                a.or_assign(&bits);
+                a
+            }
+            (Some(mut a), _) => {
+                a.and_assign(&bits);
+                a
+            }
+        });
+    }
+    let mut bits = acc.unwrap_or_else(|| Bitset::zeros(n));
+    if op == BoolOp::Not {
+        bits.not_assign();
+    }
+    Ok(bits)
 }

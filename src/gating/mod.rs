@@ -24,6 +24,7 @@ mod results;
 mod strategy;
 
 pub use bitset::Bitset;
+pub use eval::boolean_test;
 pub use gate::{
     BoolOp, CompensationRef, Dimension, DimensionSource, Divider, Gate, GateKind, Operand,
     Quadrant, RangeDimension,

@@ -293,6 +293,10 @@ pub enum QcRule {
     },
 }
 
+/// Populations expanded from a `"subtree": true` import, by pipeline id:
+/// their subtree top's XML id and pipeline id.
+type SubtreeTops = BTreeMap<String, (String, String)>;
+
 /// Why a pipeline file is not usable.
 #[derive(Debug, thiserror::Error)]
 pub enum DefinitionError {
@@ -370,17 +374,20 @@ impl Pipeline {
             .unwrap_or(Path::new("."));
         // Subtrees first, so that columns and QC rules may name their
         // populations.
-        p.expand_subtrees(base).map_err(invalid)?;
+        let tops = p.expand_subtrees(base).map_err(invalid)?;
         p.validate().map_err(invalid)?;
-        p.load_imported(base).map_err(invalid)?;
+        p.load_imported(base, &tops).map_err(invalid)?;
         Ok(p)
     }
 
     /// Replaces each `gatingml` gate with `subtree: true` by itself and one
     /// `gatingml` gate per descendant population in the XML (tree order,
-    /// parents mapped: the top keeps the pipeline's id and parent).
-    fn expand_subtrees(&mut self, base: &Path) -> Result<(), (String, String)> {
+    /// parents mapped: the top keeps the pipeline's id and parent). Returns,
+    /// for each population added so, its subtree top as `(XML id, pipeline
+    /// id)`: what lets a Boolean gate inside the subtree be imported.
+    fn expand_subtrees(&mut self, base: &Path) -> Result<SubtreeTops, (String, String)> {
         let mut cache = BTreeMap::new();
+        let mut tops = SubtreeTops::new();
         let mut out: Vec<GateSpec> = Vec::with_capacity(self.gates.len());
         for (i, g) in self.gates.iter().enumerate() {
             let GateKind::Gatingml {
@@ -406,6 +413,7 @@ impl Pipeline {
             });
             for (pop, parent) in nodes {
                 let parent = if &parent == id { g.id.clone() } else { parent };
+                tops.insert(pop.clone(), (id.clone(), g.id.clone()));
                 out.push(GateSpec {
                     id: pop.clone(),
                     parent: Some(parent),
@@ -418,13 +426,13 @@ impl Pipeline {
             }
         }
         self.gates = out;
-        Ok(())
+        Ok(tops)
     }
 
     /// Reads every `gatingml` gate's XML (each file once) and checks that
     /// transform and matrix ids mean one thing across the imported gates
     /// (they share one namespace in gates/<file>.xml).
-    fn load_imported(&mut self, base: &Path) -> Result<(), (String, String)> {
+    fn load_imported(&mut self, base: &Path, tops: &SubtreeTops) -> Result<(), (String, String)> {
         let mut cache = BTreeMap::new();
         let mut imported: BTreeMap<String, super::imported::ImportedGate> = BTreeMap::new();
         for (i, g) in self.gates.iter().enumerate() {
@@ -432,7 +440,8 @@ impl Pipeline {
                 continue;
             };
             let field = format!("gates[{i}] ({}).gate", g.id);
-            let ig = super::imported::load(base, file, id, &mut cache)
+            let top = tops.get(&g.id).map(|(x, p)| (x.as_str(), p.as_str()));
+            let ig = super::imported::load(base, file, id, top, &mut cache)
                 .map_err(|m| (field.clone(), m))?;
             for other in imported.values() {
                 for (tid, def) in &ig.transforms {

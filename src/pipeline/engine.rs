@@ -192,6 +192,25 @@ pub fn own_test(
             p.members.iter().map(|m| !m).collect()
         }
         ResolvedGate::Gatingml(ig) => {
+            if let crate::gating::GateKind::Boolean { op, operands } = &ig.kind {
+                // The operands are populations of this pipeline (imported
+                // from the same subtree): their full memberships, parents
+                // included, combined by the gating engine's own Boolean
+                // kernel; `members` then ANDs the parent, as the engine
+                // does. So the population is what `nkflow gate` computes
+                // from gates/<file>.xml, where the gate references them.
+                let full: BTreeMap<&str, Bitset> = operands
+                    .iter()
+                    .filter_map(|o| {
+                        let p = populations.iter().find(|p| p.id == o.gate)?;
+                        Some((o.gate.as_str(), Bitset::from_bools(&p.members)))
+                    })
+                    .collect();
+                let bits =
+                    crate::gating::boolean_test(&ig.xml_id, *op, operands, &|id| full.get(id), n)
+                        .map_err(|e| format!("{} gate {:?}: {e}", ig.file, ig.xml_id))?;
+                return Ok(bits.to_bools());
+            }
             let (events, spill) = data
                 .engine_inputs()
                 .ok_or_else(|| "no events for the gating engine".to_string())?;
@@ -344,7 +363,7 @@ pub fn gate_sample(
         // A gate that needs an absent optional marker is skipped, and so is
         // every gate that depends on a skipped one: the file simply lacks
         // that measurement (its columns stay empty), which is not an error.
-        if let Some(reason) = skip_reason(spec, &g) {
+        if let Some(reason) = skip_reason(pipeline, spec, &g) {
             g.skipped.push((spec.id.clone(), reason));
             continue;
         }
@@ -393,8 +412,13 @@ pub fn gate_sample(
 
 /// Why `spec` cannot be applied to this file, if it cannot: an optional
 /// marker it reads is absent, or a population it depends on (parent,
-/// threshold reference, `and`/`not` operand) was skipped.
-fn skip_reason(spec: &super::definition::GateSpec, g: &Gated) -> Option<String> {
+/// threshold reference, `and`/`not` operand, imported Boolean operand) was
+/// skipped.
+fn skip_reason(
+    pipeline: &Pipeline,
+    spec: &super::definition::GateSpec,
+    g: &Gated,
+) -> Option<String> {
     if let Some(m) = spec
         .gate
         .markers()
@@ -409,6 +433,14 @@ fn skip_reason(spec: &super::definition::GateSpec, g: &Gated) -> Option<String> 
         GateKind::Not { of } => deps.push(of),
         GateKind::Threshold { dims } => {
             deps.extend(dims.iter().filter_map(|d| d.reference.as_deref()))
+        }
+        // An imported Boolean gate's operands.
+        GateKind::Gatingml { .. } => {
+            if let Some(crate::gating::GateKind::Boolean { operands, .. }) =
+                pipeline.imported.get(&spec.id).map(|ig| &ig.kind)
+            {
+                deps.extend(operands.iter().map(|o| o.gate.as_str()));
+            }
         }
         _ => {}
     }

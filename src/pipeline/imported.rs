@@ -11,18 +11,34 @@
 //!   errors name the pipeline field, the XML file and the gate id.
 //! - **Which gate**: `id` names a rectangle, polygon or ellipsoid gate, or
 //!   one quadrant of a quadrant gate (taken as the rectangle of its
-//!   intervals, which is what a quadrant is). Boolean gates are not
-//!   imported: their operands would have to become pipeline populations
-//!   too; import the operands and combine them with the pipeline's own
-//!   `and`/`not` gates.
+//!   intervals, which is what a quadrant is). A Boolean gate is not
+//!   imported by its `id` alone: its operands would not be populations of
+//!   the pipeline. The error names the file, the gate and its operands.
 //! - **Parent**: the pipeline's `parent` applies; the gate's parent in the
 //!   XML is not imported (the pipeline's tree is the only tree).
 //! - **Subtree**: with `"subtree": true` the gate's descendants in the XML
 //!   are imported too, each a population named by its XML id under its XML
 //!   parent (the top keeps the pipeline's id and parent); expanded when the
 //!   pipeline is loaded, so columns and QC rules may name them. Ids must be
-//!   new to the pipeline and use letters, digits, `_` or `-`. A Boolean gate
-//!   in the subtree is refused, as above.
+//!   new to the pipeline and use letters, digits, `_` or `-`.
+//! - **Boolean gates in a subtree** (`and`, `or`, `not`, operands with
+//!   `use-as-complement`) are imported when every operand is the top or
+//!   another population of the same subtree, with Gating-ML's meaning:
+//!   the operands' full populations (each with its own parents) are
+//!   combined, then ANDed with the Boolean gate's parent. Within the
+//!   pipeline every imported population is the XML's population ANDed with
+//!   the top's pipeline parent, and so is the Boolean one. They are not
+//!   mapped onto the pipeline's `and`/`not` gates, whose meaning differs
+//!   (`and` merges sibling threshold/rectangle intervals into one
+//!   rectangle, `not` takes only a sibling; neither has `or` or
+//!   complemented operands): the gating engine's own
+//!   Boolean kernel combines the operands' pipeline populations, and
+//!   gates/<file>.xml holds the Boolean gate referencing those populations,
+//!   so `nkflow gate` re-applies it to the same counts (the runner checks
+//!   that for every file). A Boolean gate listed before an operand in the
+//!   XML is moved after it. An operand outside the subtree (or a Boolean
+//!   top, whose operands cannot lie below it) is refused, naming the file,
+//!   the gate and that operand.
 //! - **Dimensions**: Gating-ML names channels by `$PnN`. A dimension name
 //!   that equals a marker of the pipeline's panel (case-insensitive, e.g.
 //!   `CD56`) is that marker's channel in each file, found by the panel
@@ -39,7 +55,7 @@
 //!   re-applies it to the same counts.
 
 use std::collections::btree_map::Entry;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use serde::ser::SerializeStruct;
@@ -47,8 +63,8 @@ use serde::Serialize;
 
 use crate::compensation::Matrix;
 use crate::gating::{
-    CompensationRef, Dimension, DimensionSource, Gate, GateKind, GatingStrategy, RangeDimension,
-    TransformDef, TransformKind,
+    CompensationRef, Dimension, DimensionSource, Gate, GateKind, GatingStrategy, Operand,
+    RangeDimension, TransformDef, TransformKind,
 };
 
 use super::panel::ResolvedPanel;
@@ -60,7 +76,8 @@ pub struct ImportedGate {
     pub file: String,
     /// The gate (or quadrant) id in that file.
     pub xml_id: String,
-    /// The gate's test (no parent; a quadrant as its rectangle).
+    /// The gate's test (no parent; a quadrant as its rectangle; a Boolean
+    /// gate's operands as pipeline population ids).
     pub kind: GateKind,
     /// Transforms the gate's dimensions use (by their XML ids).
     pub transforms: Vec<(String, TransformDef)>,
@@ -110,10 +127,13 @@ fn cached<'c>(
 }
 
 /// The descendants of population `id` in the Gating-ML file `file`, as
-/// `(population id, parent population id)` in tree order (depth first,
-/// children in file order). Boolean gates are refused (their operands may
-/// lie outside the subtree); a quadrant gate gives one population per
-/// quadrant.
+/// `(population id, parent population id)` in an order where each comes
+/// after its parent and after every operand it combines (depth first,
+/// children in file order, a Boolean gate moved after operands listed
+/// later). A quadrant gate gives one population per quadrant. A Boolean gate
+/// is refused when an operand is not `id` or one of its descendants (that
+/// operand would not be a population of the pipeline), and so is a Boolean
+/// `id` itself (its operands cannot lie below it).
 pub fn subtree(
     base: &Path,
     file: &str,
@@ -127,7 +147,13 @@ pub fn subtree(
             strategy.population_ids().join(", ")
         ));
     }
-    let mut out = Vec::new();
+    if let Some(o) = operands(strategy, id).first() {
+        return Err(format!(
+            "{shown}: gate {id:?} is a Boolean gate, so its operand {:?} lies outside its own subtree; import with \"subtree\": true from a gate above it whose subtree holds all its operands",
+            o.gate
+        ));
+    }
+    let mut nodes: Vec<(String, String)> = Vec::new();
     let mut stack: Vec<(String, String)> = strategy
         .children(Some(id))
         .into_iter()
@@ -135,15 +161,8 @@ pub fn subtree(
         .map(|c| (c.to_string(), id.to_string()))
         .collect();
     while let Some((pop, parent)) = stack.pop() {
-        if out.len() > strategy.gates().len() * 4 + 16 {
+        if nodes.len() > strategy.gates().len() * 4 + 16 {
             return Err(format!("{shown}: the tree below {id:?} has a cycle"));
-        }
-        if let Some(g) = strategy.gate_of_population(&pop) {
-            if matches!(g.kind, GateKind::Boolean { .. }) {
-                return Err(format!(
-                    "{shown}: subtree of {id:?}: gate {pop:?} is a Boolean gate, which cannot be imported; import the gates it combines and use the pipeline's \"and\"/\"not\" gates"
-                ));
-            }
         }
         stack.extend(
             strategy
@@ -152,34 +171,102 @@ pub fn subtree(
                 .rev()
                 .map(|c| (c.to_string(), pop.clone())),
         );
-        out.push((pop, parent));
+        nodes.push((pop, parent));
     }
-    Ok(out)
+    // Every operand must be a population the pipeline will have: the top or
+    // a descendant (Gating-ML combines the operands' full populations, which
+    // the pipeline knows only for the populations it imports).
+    let inside: BTreeSet<&str> = std::iter::once(id)
+        .chain(nodes.iter().map(|(p, _)| p.as_str()))
+        .collect();
+    for (pop, _) in &nodes {
+        if let Some(o) = operands(strategy, pop)
+            .into_iter()
+            .find(|o| !inside.contains(o.gate.as_str()))
+        {
+            return Err(format!(
+                "{shown}: subtree of {id:?}: Boolean gate {pop:?} combines {:?}, which is outside the subtree (only {id:?} and the gates below it are imported); import from a gate whose subtree holds all its operands, or import the operands and combine them with the pipeline's \"and\"/\"not\" gates",
+                o.gate
+            ));
+        }
+    }
+    // Parents and operands first: a pipeline population may only use
+    // populations listed before it.
+    let mut done: BTreeSet<String> = BTreeSet::from([id.to_string()]);
+    let mut ordered = Vec::with_capacity(nodes.len());
+    while !nodes.is_empty() {
+        let ready = nodes.iter().position(|(pop, parent)| {
+            done.contains(parent)
+                && operands(strategy, pop)
+                    .iter()
+                    .all(|o| done.contains(&o.gate))
+        });
+        let Some(k) = ready else {
+            let left: Vec<&str> = nodes.iter().map(|(p, _)| p.as_str()).collect();
+            return Err(format!(
+                "{shown}: subtree of {id:?}: gates {} depend on each other in a cycle",
+                left.join(", ")
+            ));
+        };
+        let node = nodes.remove(k);
+        done.insert(node.0.clone());
+        ordered.push(node);
+    }
+    Ok(ordered)
+}
+
+/// The operands of population `pop` if it is a Boolean gate (else none).
+fn operands<'s>(strategy: &'s GatingStrategy, pop: &str) -> Vec<&'s Operand> {
+    match strategy.gate_of_population(pop).map(|g| &g.kind) {
+        Some(GateKind::Boolean { operands, .. }) => operands.iter().collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// Reads gate `id` from the Gating-ML file `file` (relative to `base`).
-/// Errors are one sentence naming the file and the gate id.
+/// `top` is `(XML id, pipeline id)` of the subtree top when the gate was
+/// expanded from a `"subtree": true` import (see [`subtree`]): only then is
+/// a Boolean gate imported, its operand naming the top renamed to the
+/// top's pipeline id (the others keep their XML ids, which are their
+/// pipeline ids). Errors are one sentence naming the file and the gate id.
 pub fn load(
     base: &Path,
     file: &str,
     id: &str,
+    top: Option<(&str, &str)>,
     cache: &mut BTreeMap<String, GatingStrategy>,
 ) -> Result<ImportedGate, String> {
     let (shown, strategy) = cached(base, file, cache)?;
     let kind = match strategy.gate(id) {
-        Some(g) => match &g.kind {
-            GateKind::Boolean { .. } => {
+        Some(g) => match (&g.kind, top) {
+            (GateKind::Boolean { op, operands }, Some((top_xml, top_id))) => GateKind::Boolean {
+                op: *op,
+                operands: operands
+                    .iter()
+                    .map(|o| Operand {
+                        gate: if o.gate == top_xml {
+                            top_id.to_string()
+                        } else {
+                            o.gate.clone()
+                        },
+                        complement: o.complement,
+                    })
+                    .collect(),
+            },
+            (GateKind::Boolean { operands, .. }, None) => {
+                let names: Vec<String> = operands.iter().map(|o| format!("{:?}", o.gate)).collect();
                 return Err(format!(
-                    "{shown}: gate {id:?} is a Boolean gate; import its operands as gates and combine them with the pipeline's \"and\"/\"not\" gates"
-                ))
+                    "{shown}: gate {id:?} is a Boolean gate, and its operand {} would not be imported with it; import it with \"subtree\": true from a gate above it whose subtree holds all its operands, or import the operands and combine them with the pipeline's \"and\"/\"not\" gates",
+                    names.join(", ")
+                ));
             }
-            GateKind::Quadrant { .. } => {
+            (GateKind::Quadrant { .. }, _) => {
                 return Err(format!(
                     "{shown}: gate {id:?} is a quadrant gate; name one of its quadrants ({})",
                     g.population_ids().join(", ")
                 ))
             }
-            other => other.clone(),
+            (other, _) => other.clone(),
         },
         None => match strategy.gate_of_population(id) {
             Some(q) => quadrant_rectangle(q, id)
