@@ -28,7 +28,7 @@ pub enum Tier {
 }
 
 impl Tier {
-    /// The name `NKFLOW_SIMD` takes and run.json could report.
+    /// The name `NKFLOW_SIMD` takes and run.json reports.
     pub fn name(self) -> &'static str {
         match self {
             Tier::Portable => "portable",
@@ -43,9 +43,13 @@ impl Tier {
 pub fn tier() -> Tier {
     static TIER: OnceLock<Tier> = OnceLock::new();
     *TIER.get_or_init(|| {
-        let cap = match std::env::var("NKFLOW_SIMD").ok().as_deref() {
-            Some("portable") => Tier::Portable,
-            Some("avx2") => Tier::Avx2,
+        // Any other value (or none) leaves the CPU's own tier.
+        let cap = match std::env::var("NKFLOW_SIMD")
+            .map(|v| v.trim().to_ascii_lowercase())
+            .as_deref()
+        {
+            Ok("portable") => Tier::Portable,
+            Ok("avx2") => Tier::Avx2,
             _ => Tier::Avx512,
         };
         detected().min(cap)
