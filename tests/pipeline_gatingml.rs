@@ -488,16 +488,12 @@ const BOOLEANS: [(&str, &str); 7] = [
     ("B_AndOfBools", "B_Scat"),
 ];
 
-/// Boolean gates inside a `"subtree": true` import become populations with
-/// Gating-ML's meaning: each equals `nkflow gate`'s population of that gate
-/// on the same file with the same XML, event for event (through
-/// gates/<file>.xml, whose every population the run's counts match).
-#[test]
-fn gatingml_subtree_with_boolean_gates_matches_nkflow_gate() {
-    let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(tmp.path().join("gates.xml"), GATES_XML).unwrap();
-    std::fs::write(tmp.path().join("bool.xml"), BOOL_XML).unwrap();
-    let pfile = tmp.path().join("p.json");
+/// Writes the preset with [`BOOL_XML`] imported at the root as a subtree
+/// (top `scat_xml`) into `dir`; returns the pipeline file.
+fn boolean_pipeline(dir: &Path) -> PathBuf {
+    std::fs::write(dir.join("gates.xml"), GATES_XML).unwrap();
+    std::fs::write(dir.join("bool.xml"), BOOL_XML).unwrap();
+    let pfile = dir.join("p.json");
     std::fs::write(
         &pfile,
         pipeline_json_with(
@@ -507,6 +503,54 @@ fn gatingml_subtree_with_boolean_gates_matches_nkflow_gate() {
         ),
     )
     .unwrap();
+    pfile
+}
+
+/// FlowKit (an independent Gating-ML implementation, whose Boolean gates
+/// also combine the operands' full populations) re-applies the
+/// gates/<file>.xml of a run with imported Boolean gates to the counts of
+/// populations.csv, the Boolean populations included.
+#[test]
+fn flowkit_reapplies_imported_boolean_gates() {
+    let Some(py) = common::peer_python("flowkit") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let pfile = boolean_pipeline(tmp.path());
+    let run = simulate_and_run(tmp.path(), 54, 2, &pfile);
+    let json = common::run_python(
+        &py,
+        &common::repo_root().join("benches/pipeline_flowkit.py"),
+        &[run.sim.to_str().unwrap(), run.out.to_str().unwrap(), "2"],
+    );
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let mismatches = v["count_mismatches"].as_array().unwrap();
+    eprintln!(
+        "FlowKit: {} files, {} counts compared, mismatches: {mismatches:?}",
+        v["files"], v["populations_compared"]
+    );
+    assert_eq!(v["files"], 2);
+    assert!(
+        mismatches.is_empty(),
+        "FlowKit counts differ: {mismatches:?}"
+    );
+    // Every population of the run was compared, Booleans included (FlowKit
+    // names a population by its gate id).
+    let per_file = run.pops.len() / 2 - 1;
+    assert_eq!(
+        v["populations_compared"].as_u64().unwrap() as usize,
+        2 * per_file
+    );
+}
+
+/// Boolean gates inside a `"subtree": true` import become populations with
+/// Gating-ML's meaning: each equals `nkflow gate`'s population of that gate
+/// on the same file with the same XML, event for event (through
+/// gates/<file>.xml, whose every population the run's counts match).
+#[test]
+fn gatingml_subtree_with_boolean_gates_matches_nkflow_gate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pfile = boolean_pipeline(tmp.path());
     // A Boolean gate whose operand comes later in depth-first order (a
     // quadrant of a later sibling) is moved after it.
     let p = nkflow::pipeline::definition::Pipeline::from_file(&pfile).unwrap();
