@@ -702,6 +702,30 @@ fn gatingml_boolean_gate_refusals_name_the_operand() {
             && e.contains("Boolean"),
         "{e}"
     );
+    // A Boolean gate whose operand lies below it: a cycle, not an order
+    // (the Gating-ML reader names it).
+    let cyclic = BOOL_XML.replace(
+        "</gating:Gating-ML>",
+        r#"  <gating:BooleanGate gating:id="B_Cyc" gating:parent_id="B_Scat">
+    <gating:not>
+      <gating:gateReference gating:ref="B_CycChild"/>
+    </gating:not>
+  </gating:BooleanGate>
+  <gating:RectangleGate gating:id="B_CycChild" gating:parent_id="B_Cyc">
+    <gating:dimension gating:compensation-ref="FCS" gating:min="100">
+      <data-type:fcs-dimension data-type:name="CD16"/>
+    </gating:dimension>
+  </gating:RectangleGate>
+</gating:Gating-ML>"#,
+    );
+    std::fs::write(tmp.path().join("cyc.xml"), cyclic).unwrap();
+    let e = load(
+        serde_json::json!({"type": "gatingml", "file": "cyc.xml", "id": "B_Scat", "subtree": true}),
+    );
+    assert!(
+        e.contains("cyc.xml") && e.contains("B_Cyc → B_CycChild") && e.contains("cycle"),
+        "{e}"
+    );
     // A Boolean top: its operands cannot lie below it.
     let e = load(
         serde_json::json!({"type": "gatingml", "file": "bool.xml", "id": "B_Or", "subtree": true}),
