@@ -491,13 +491,18 @@ const BOOLEANS: [(&str, &str); 7] = [
 /// Writes the preset with [`BOOL_XML`] imported at the root as a subtree
 /// (top `scat_xml`) into `dir`; returns the pipeline file.
 fn boolean_pipeline(dir: &Path) -> PathBuf {
+    boolean_pipeline_under(dir, "root")
+}
+
+/// [`boolean_pipeline`] with the top under pipeline population `parent`.
+fn boolean_pipeline_under(dir: &Path, parent: &str) -> PathBuf {
     std::fs::write(dir.join("gates.xml"), GATES_XML).unwrap();
     std::fs::write(dir.join("bool.xml"), BOOL_XML).unwrap();
     let pfile = dir.join("p.json");
     std::fs::write(
         &pfile,
         pipeline_json_with(
-            &[serde_json::json!({"id": "scat_xml",
+            &[serde_json::json!({"id": "scat_xml", "parent": parent,
                 "gate": {"type": "gatingml", "file": "bool.xml", "id": "B_Scat", "subtree": true}})],
             &[serde_json::json!({"name": "pct_bool_and_xml", "percent_of": ["B_And", "B_C16"]})],
         ),
@@ -638,6 +643,60 @@ fn gatingml_subtree_with_boolean_gates_matches_nkflow_gate() {
     // No Boolean population is trivially empty or all of its parent.
     for (id, (n, parent)) in totals {
         assert!(n > 0 && n < parent, "{id}: {n} of {parent}");
+    }
+}
+
+/// Under a pipeline parent (`nk`), every imported population — Boolean
+/// ones included — is `nkflow gate`'s population of the same XML ANDed with
+/// that parent (a `not` included: its parent is ANDed after the negation).
+#[test]
+fn gatingml_boolean_subtree_under_a_pipeline_parent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pfile = boolean_pipeline_under(tmp.path(), "nk");
+    let Run {
+        sim,
+        out,
+        truth,
+        pops,
+        results,
+    } = simulate_and_run(tmp.path(), 55, 2, &pfile);
+    for r in &results {
+        let file = r["file"].as_str();
+        assert_eq!(r["error"], "", "{file}");
+        let t = &truth["files"][file];
+        let mut xml = BOOL_XML.to_string();
+        for m in ["CD16", "NKG2C", "KIR"] {
+            let ch = t["markers"][m].as_str().unwrap();
+            xml = xml.replace(
+                &format!("data-type:name=\"{m}\""),
+                &format!("data-type:name=\"{ch}\""),
+            );
+        }
+        let fcs = sim.join(file);
+        let alone = nkflow::gatingml::read_str(&xml)
+            .unwrap()
+            .gate_sample(&nkflow::fcs::read(&fcs).unwrap())
+            .unwrap();
+        let applied = nkflow::gatingml::read_path(&out.join("gates").join(format!("{file}.xml")))
+            .unwrap()
+            .gate_sample(&nkflow::fcs::read(&fcs).unwrap())
+            .unwrap();
+        let nk = applied.membership("nk").unwrap();
+        let count = |pop: &str| -> usize {
+            pops.iter()
+                .find(|p| p["file"] == file && p["population"] == pop)
+                .unwrap_or_else(|| panic!("{file}: no population {pop}"))["count"]
+                .parse()
+                .unwrap()
+        };
+        for (id, _) in BOOLEANS {
+            let a = alone.membership(id).unwrap();
+            let want = (0..alone.n_events())
+                .filter(|&i| a.get(i) && nk.get(i))
+                .count();
+            eprintln!("{file}: {id} {} (nkflow gate ∧ nk: {want})", count(id));
+            assert_eq!(count(id), want, "{file} {id}");
+        }
     }
 }
 
