@@ -21,14 +21,7 @@ fn cluster_outputs_are_identical_for_thread_counts_and_reruns() {
     let tmp = tempfile::tempdir().unwrap();
     let cohort = tmp.path().join("cohort");
     common::simulate(&cohort, 5, 2, 20000, &[]);
-    let mut fcs: Vec<String> = std::fs::read_dir(&cohort)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "fcs"))
-        .map(|p| p.to_string_lossy().into_owned())
-        .collect();
-    fcs.sort();
+    let fcs = cohort_files(&cohort);
     assert_eq!(fcs.len(), 2);
 
     let run = |out: &str, threads: &str, som: &str| {

@@ -16,6 +16,8 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use nkflow::gating::GatingResults;
+
 const GATES_XML: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <gating:Gating-ML
     xmlns:gating="http://www.isac-net.org/std/Gating-ML/v2.0/gating"
@@ -147,6 +149,53 @@ fn simulate_and_run(tmp: &Path, seed: u64, samples: usize, pfile: &Path) -> Run 
     }
 }
 
+/// The gates of `xml` applied to `file` of the simulated cohort `sim` as
+/// `nkflow gate` applies them, with the marker names the XML uses (CD16,
+/// NKG2C, KIR) replaced by this file's channel names (`truth`: its entry in
+/// truth.json); and the run's own `out/gates/<file>.xml` applied to it.
+fn gate_file(
+    xml: &str,
+    truth: &serde_json::Value,
+    sim: &Path,
+    out: &Path,
+    file: &str,
+) -> (GatingResults, GatingResults) {
+    let mut xml = xml.to_string();
+    for m in ["CD16", "NKG2C", "KIR"] {
+        let ch = truth["markers"][m].as_str().unwrap();
+        xml = xml.replace(
+            &format!("data-type:name=\"{m}\""),
+            &format!("data-type:name=\"{ch}\""),
+        );
+    }
+    let sample = || nkflow::fcs::read(&sim.join(file)).unwrap();
+    let alone = nkflow::gatingml::read_str(&xml)
+        .unwrap()
+        .gate_sample(&sample())
+        .unwrap();
+    let applied = nkflow::gatingml::read_path(&out.join("gates").join(format!("{file}.xml")))
+        .unwrap()
+        .gate_sample(&sample())
+        .unwrap();
+    (alone, applied)
+}
+
+/// The populations.csv row of `pop` in `file`.
+fn pop_row<'a>(
+    pops: &'a [BTreeMap<String, String>],
+    file: &str,
+    pop: &str,
+) -> &'a BTreeMap<String, String> {
+    pops.iter()
+        .find(|p| p["file"] == file && p["population"] == pop)
+        .unwrap_or_else(|| panic!("{file}: no population {pop}"))
+}
+
+/// The populations.csv count of `pop` in `file`.
+fn pop_count(pops: &[BTreeMap<String, String>], file: &str, pop: &str) -> usize {
+    pop_row(pops, file, pop)["count"].parse().unwrap()
+}
+
 #[test]
 fn gatingml_gates_in_a_pipeline_match_nkflow_gate() {
     let tmp = tempfile::tempdir().unwrap();
@@ -165,40 +214,15 @@ fn gatingml_gates_in_a_pipeline_match_nkflow_gate() {
     } = simulate_and_run(tmp.path(), 51, 3, &pfile);
 
     assert_eq!(results.len(), 3);
-    let count = |file: &str, pop: &str| -> usize {
-        pops.iter()
-            .find(|p| p["file"] == file && p["population"] == pop)
-            .unwrap_or_else(|| panic!("{file}: no population {pop}"))["count"]
-            .parse()
-            .unwrap()
-    };
+    let count = |file: &str, pop: &str| pop_count(&pops, file, pop);
     let mut styles = Vec::new();
     for r in &results {
         let file = r["file"].as_str();
         assert_eq!(r["error"], "", "{file}");
         let t = &truth["files"][file];
         styles.push(t["panel_style"].as_str().unwrap().to_string());
-        // The XML with this file's channel names instead of marker names.
-        let mut xml = GATES_XML.to_string();
-        for m in ["CD16", "NKG2C", "KIR"] {
-            let ch = t["markers"][m].as_str().unwrap();
-            xml = xml.replace(
-                &format!("data-type:name=\"{m}\""),
-                &format!("data-type:name=\"{ch}\""),
-            );
-        }
-        let own = tmp.path().join(format!("{file}.own.xml"));
-        std::fs::write(&own, xml).unwrap();
-        let fcs = sim.join(file);
-        let alone = nkflow::gatingml::read_path(&own)
-            .unwrap()
-            .gate_sample(&nkflow::fcs::read(&fcs).unwrap())
-            .unwrap();
-        // Parents as the run resolved them.
-        let applied = nkflow::gatingml::read_path(&out.join("gates").join(format!("{file}.xml")))
-            .unwrap()
-            .gate_sample(&nkflow::fcs::read(&fcs).unwrap())
-            .unwrap();
+        // `applied` has the parents as the run resolved them.
+        let (alone, applied) = gate_file(GATES_XML, t, &sim, &out, file);
         for (id, parent, xml_id) in IMPORTS {
             let a = alone.membership(xml_id).unwrap();
             let p = applied.membership(parent).unwrap();
@@ -306,31 +330,9 @@ fn gatingml_subtree_import() {
     for r in &results {
         let file = r["file"].as_str();
         let t = &truth["files"][file];
-        let mut xml = GATES_XML.to_string();
-        for m in ["CD16", "NKG2C", "KIR"] {
-            let ch = t["markers"][m].as_str().unwrap();
-            xml = xml.replace(
-                &format!("data-type:name=\"{m}\""),
-                &format!("data-type:name=\"{ch}\""),
-            );
-        }
-        let fcs = sim.join(file);
-        let alone = nkflow::gatingml::read_str(&xml)
-            .unwrap()
-            .gate_sample(&nkflow::fcs::read(&fcs).unwrap())
-            .unwrap();
-        let applied = nkflow::gatingml::read_path(&out.join("gates").join(format!("{file}.xml")))
-            .unwrap()
-            .gate_sample(&nkflow::fcs::read(&fcs).unwrap())
-            .unwrap();
+        let (alone, applied) = gate_file(GATES_XML, t, &sim, &out, file);
         let nk = applied.membership("nk").unwrap();
-        let count = |pop: &str| -> usize {
-            pops.iter()
-                .find(|p| p["file"] == file && p["population"] == pop)
-                .unwrap_or_else(|| panic!("{file}: no population {pop}"))["count"]
-                .parse()
-                .unwrap()
-        };
+        let count = |pop: &str| pop_count(&pops, file, pop);
         for (pipeline_id, xml_id, parent) in [
             ("xml_cd16", "CD16pos", "nk"),
             ("CD16pos_KIRpos", "CD16pos_KIRpos", "xml_cd16"),
@@ -576,29 +578,9 @@ fn gatingml_subtree_with_boolean_gates_matches_nkflow_gate() {
         let file = r["file"].as_str();
         assert_eq!(r["error"], "", "{file}");
         let t = &truth["files"][file];
-        let mut xml = BOOL_XML.to_string();
-        for m in ["CD16", "NKG2C", "KIR"] {
-            let ch = t["markers"][m].as_str().unwrap();
-            xml = xml.replace(
-                &format!("data-type:name=\"{m}\""),
-                &format!("data-type:name=\"{ch}\""),
-            );
-        }
-        let fcs = sim.join(file);
-        let alone = nkflow::gatingml::read_str(&xml)
-            .unwrap()
-            .gate_sample(&nkflow::fcs::read(&fcs).unwrap())
-            .unwrap();
-        let applied = nkflow::gatingml::read_path(&out.join("gates").join(format!("{file}.xml")))
-            .unwrap()
-            .gate_sample(&nkflow::fcs::read(&fcs).unwrap())
-            .unwrap();
-        let row = |pop: &str| {
-            pops.iter()
-                .find(|p| p["file"] == file && p["population"] == pop)
-                .unwrap_or_else(|| panic!("{file}: no population {pop}"))
-        };
-        let count = |pop: &str| -> usize { row(pop)["count"].parse().unwrap() };
+        let (alone, applied) = gate_file(BOOL_XML, t, &sim, &out, file);
+        let row = |pop: &str| pop_row(&pops, file, pop);
+        let count = |pop: &str| pop_count(&pops, file, pop);
         for (id, xml_parent) in BOOLEANS {
             // The top keeps its pipeline id.
             let parent = if xml_parent == "B_Scat" {
@@ -664,31 +646,9 @@ fn gatingml_boolean_subtree_under_a_pipeline_parent() {
         let file = r["file"].as_str();
         assert_eq!(r["error"], "", "{file}");
         let t = &truth["files"][file];
-        let mut xml = BOOL_XML.to_string();
-        for m in ["CD16", "NKG2C", "KIR"] {
-            let ch = t["markers"][m].as_str().unwrap();
-            xml = xml.replace(
-                &format!("data-type:name=\"{m}\""),
-                &format!("data-type:name=\"{ch}\""),
-            );
-        }
-        let fcs = sim.join(file);
-        let alone = nkflow::gatingml::read_str(&xml)
-            .unwrap()
-            .gate_sample(&nkflow::fcs::read(&fcs).unwrap())
-            .unwrap();
-        let applied = nkflow::gatingml::read_path(&out.join("gates").join(format!("{file}.xml")))
-            .unwrap()
-            .gate_sample(&nkflow::fcs::read(&fcs).unwrap())
-            .unwrap();
+        let (alone, applied) = gate_file(BOOL_XML, t, &sim, &out, file);
         let nk = applied.membership("nk").unwrap();
-        let count = |pop: &str| -> usize {
-            pops.iter()
-                .find(|p| p["file"] == file && p["population"] == pop)
-                .unwrap_or_else(|| panic!("{file}: no population {pop}"))["count"]
-                .parse()
-                .unwrap()
-        };
+        let count = |pop: &str| pop_count(&pops, file, pop);
         for (id, _) in BOOLEANS {
             let a = alone.membership(id).unwrap();
             let want = (0..alone.n_events())
