@@ -6,7 +6,9 @@
 //! node. The hot loops — sorting, densities, medians, membership tests — are
 //! therefore compiled three times by [`multiversion!`]: portable, AVX2
 //! (x86-64-v3) and AVX-512 (x86-64-v4), and the widest tier the CPU supports
-//! is picked once per process.
+//! is picked once per process. Hand-written kernels (the SOM step,
+//! compensation blocks, the median bracket pass, compaction) dispatch on the
+//! same [`tier`], so one setting governs them all.
 //!
 //! Every tier performs the same IEEE operations in the same order: Rust never
 //! contracts `a * b + c` into a fused multiply-add nor reorders a sum unless

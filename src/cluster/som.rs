@@ -198,7 +198,7 @@ impl CodeBook {
         #[cfg(target_arch = "x86_64")]
         {
             if avx512::available() {
-                // SAFETY: the CPU supports AVX-512F (checked just above).
+                // SAFETY: the AVX-512 tier is reported only when the CPU has it.
                 return unsafe { avx512::nearest_node(self, x) };
             }
         }
@@ -337,9 +337,10 @@ mod avx512 {
     use super::{CodeBook, Kernel, Lanes, BLOCK};
     use std::arch::x86_64::*;
 
-    /// Whether the CPU has AVX-512F.
+    /// Whether the hot loops run at the AVX-512 tier ([`crate::simd::tier`]:
+    /// the CPU has it and `NKFLOW_SIMD` does not cap it).
     pub(super) fn available() -> bool {
-        std::arch::is_x86_feature_detected!("avx512f")
+        crate::simd::tier() == crate::simd::Tier::Avx512
     }
 
     pub(super) struct Avx512;
@@ -653,11 +654,11 @@ pub(crate) fn train(
     #[cfg(target_arch = "x86_64")]
     {
         if avx512::available() {
-            // SAFETY: the CPU supports AVX-512F (checked just above).
+            // SAFETY: the AVX-512 tier is reported only when the CPU has it.
             return unsafe { avx512::train(data, dim, init, settings, rng) };
         }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked just above).
+        if crate::simd::tier() >= crate::simd::Tier::Avx2 {
+            // SAFETY: the tier is reported only when the CPU has AVX2.
             return unsafe { train_portable_avx2(data, dim, init, settings, rng) };
         }
     }
@@ -794,7 +795,7 @@ pub(crate) fn map_columns(
             #[cfg(target_arch = "x86_64")]
             {
                 if avx512::available() {
-                    // SAFETY: the CPU supports AVX-512F (checked just above).
+                    // SAFETY: the AVX-512 tier is reported only when the CPU has it.
                     return unsafe { avx512::map_chunk(book, columns, mask, start, chunk) };
                 }
             }
@@ -841,7 +842,7 @@ fn nearest_rows(book: &CodeBook, rows: &[f32], out: &mut [u16]) {
     #[cfg(target_arch = "x86_64")]
     {
         if avx512::available() {
-            // SAFETY: the CPU supports AVX-512F (checked just above).
+            // SAFETY: the AVX-512 tier is reported only when the CPU has it.
             return unsafe { avx512::map_rows_chunk(book, rows, out) };
         }
     }

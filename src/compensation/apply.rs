@@ -275,8 +275,9 @@ fn in_place_block(buf: &mut [f64], mut cols: Vec<&mut [f64]>, k: &[f64]) {
 fn dispatch_fixed<const N: usize>(cols: &mut [&mut [f64]; N], k: &[f64]) {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+        if crate::simd::tier() >= crate::simd::Tier::Avx2 {
+            // SAFETY: the AVX2 tier is reported only when the CPU has AVX2
+            // and FMA.
             unsafe { fixed_avx2::<N>(cols, k) };
             return;
         }

@@ -138,16 +138,12 @@ fn ln_kernel(z: f64) -> f64 {
 }
 
 impl AxisScale {
-    /// Resolves the axis for one file from the marker's values (the root
-    /// population's, so every gate on this marker shares one axis).
+    /// Resolves the axis for one file from the marker's values (any order;
+    /// non-finite values are ignored).
     pub fn resolve(&self, values: &[f64]) -> Axis {
-        match *self {
-            AxisScale::Linear => Axis::Linear,
-            AxisScale::Arcsinh(c) if c > 0.0 => Axis::Arcsinh { cofactor: c },
-            AxisScale::Arcsinh(_) | AxisScale::Auto => Axis::Arcsinh {
-                cofactor: estimate_cofactor(values),
-            },
-        }
+        let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+        super::density::sort_total(&mut v);
+        self.resolve_sorted(&v)
     }
 
     /// [`AxisScale::resolve`] from values already sorted (finite, ascending
