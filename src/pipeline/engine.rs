@@ -701,25 +701,29 @@ fn dim(g: &Gated, marker: &str, compensated: bool) -> Result<(Dim, usize), Strin
 
 /// The density axis of a marker for one gate, estimated on the parent's
 /// values: the spread of the negatives that matters is the parent's own
-/// (e.g. within NK cells, where bright CD56 spills into neighbours). The
-/// first axis of each marker is kept in [`Gated::axes`] for run.json.
+/// (e.g. within NK cells, where bright CD56 spills into neighbours).
+/// `resolve` turns the marker's scale into the axis from those values
+/// (sorted or not, as the caller holds them). The first axis of each marker
+/// is kept in [`Gated::axes`] for run.json.
 fn axis(
     pipeline: &Pipeline,
     g: &Gated,
     axes: &mut BTreeMap<String, Axis>,
     marker: &str,
-    sorted_parent_values: &[f64],
+    resolve: impl FnOnce(AxisScale) -> Axis,
 ) -> Result<Axis, String> {
-    let (_, idx) = dim(g, marker, true)?;
-    let _ = idx;
+    let channel = &g
+        .panel
+        .get(marker)
+        .ok_or_else(|| format!("marker {marker:?} is not in this file's panel"))?
+        .channel;
     let scale = pipeline
         .scales
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(marker))
         .map(|(_, v)| *v)
         .unwrap_or_else(|| {
-            let ch = &g.panel[marker].channel;
-            let upper = ch.to_ascii_uppercase();
+            let upper = channel.to_ascii_uppercase();
             if upper.starts_with("FSC")
                 || upper.starts_with("SSC")
                 || upper.starts_with("FS")
@@ -731,7 +735,7 @@ fn axis(
                 AxisScale::Auto
             }
         });
-    let a = scale.resolve_sorted(sorted_parent_values);
+    let a = resolve(scale);
     axes.entry(marker.to_string()).or_insert(a);
     Ok(a)
 }
@@ -847,20 +851,8 @@ fn resolve_gate(
             let (dy, iy) = dim(g, y, true)?;
             let xs = subset(g.compensated.column(ix), parent);
             let ys = subset(g.compensated.column(iy), parent);
-            let ax = axis(
-                pipeline,
-                g,
-                axes,
-                x,
-                &sorted_subset(g.compensated.column(ix), parent),
-            )?;
-            let ay = axis(
-                pipeline,
-                g,
-                axes,
-                y,
-                &sorted_subset(g.compensated.column(iy), parent),
-            )?;
+            let ax = axis(pipeline, g, axes, x, |s| s.resolve(&xs))?;
+            let ay = axis(pipeline, g, axes, y, |s| s.resolve(&ys))?;
             let xs: Vec<f64> = xs.iter().map(|v| ax.forward(*v)).collect();
             let ys: Vec<f64> = ys.iter().map(|v| ay.forward(*v)).collect();
             let poly = adaptive::peak_region(&xs, &ys, params)
@@ -899,7 +891,7 @@ fn resolve_gate(
                         sorted_subset(g.compensated.column(idx), &pop.members)
                     }
                 };
-                let a = axis(pipeline, g, axes, &t.marker, &vals)?;
+                let a = axis(pipeline, g, axes, &t.marker, |s| s.resolve_sorted(&vals))?;
                 forward_sorted(a, &mut vals);
                 let found =
                     adaptive::valley_threshold_sorted(&vals, &t.valley).ok_or_else(|| {

@@ -141,20 +141,24 @@ impl AxisScale {
     /// Resolves the axis for one file from the marker's values (any order;
     /// non-finite values are ignored).
     pub fn resolve(&self, values: &[f64]) -> Axis {
-        let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
-        super::density::sort_total(&mut v);
-        self.resolve_sorted(&v)
+        self.resolve_with(|| estimate_cofactor(values))
     }
 
     /// [`AxisScale::resolve`] from values already sorted (finite, ascending
     /// by `f64::total_cmp`), so that the caller's sort serves the cofactor
     /// estimate too.
     pub fn resolve_sorted(&self, sorted: &[f64]) -> Axis {
+        self.resolve_with(|| estimate_cofactor_sorted(sorted))
+    }
+
+    /// The axis, estimating the cofactor (`cofactor()`) only when the scale
+    /// asks for it.
+    fn resolve_with(&self, cofactor: impl FnOnce() -> f64) -> Axis {
         match *self {
             AxisScale::Linear => Axis::Linear,
             AxisScale::Arcsinh(c) if c > 0.0 => Axis::Arcsinh { cofactor: c },
             AxisScale::Arcsinh(_) | AxisScale::Auto => Axis::Arcsinh {
-                cofactor: estimate_cofactor_sorted(sorted),
+                cofactor: cofactor(),
             },
         }
     }
