@@ -147,8 +147,6 @@ fn to_csv(header: &[String], rows: &[Vec<String>], path: &Path) -> Result<Vec<u8
 #[derive(Debug, Default)]
 pub struct PopulationsCsv {
     rows: Vec<Vec<String>>,
-    /// The rows were made by `prepare` (so `sample` adds none).
-    prepared: bool,
 }
 
 /// populations.csv rows of one input.
@@ -197,14 +195,11 @@ impl Sink for PopulationsCsv {
     fn prepare(&mut self, _batch: &BatchInfo, results: &[SampleResult]) -> Result<(), SinkError> {
         let per_input: Vec<Vec<Vec<String>>> = results.par_iter().map(population_rows).collect();
         self.rows.extend(per_input.into_iter().flatten());
-        self.prepared = true;
         Ok(())
     }
 
-    fn sample(&mut self, _batch: &BatchInfo, r: &SampleResult) -> Result<(), SinkError> {
-        if !self.prepared {
-            self.rows.extend(population_rows(r));
-        }
+    /// The rows were made in `prepare`.
+    fn sample(&mut self, _batch: &BatchInfo, _r: &SampleResult) -> Result<(), SinkError> {
         Ok(())
     }
 
@@ -217,16 +212,15 @@ impl Sink for PopulationsCsv {
 /// `run.json`: provenance of the batch (versions, hashes, the resolved
 /// panel and compensation per input, warnings, errors, timings).
 ///
-/// The per-input entries are rendered in the batch's thread pool when the
-/// runner calls the sinks inside it (as it does), each to pretty JSON
+/// The per-input entries are rendered in `prepare`, in the batch's thread
+/// pool (where the runner calls the sinks), each to pretty JSON
 /// indented for its place in the document, and spliced into the document's
 /// `inputs` array: the same bytes as rendering the whole document at once,
 /// with the serial part of the batch reduced to the splice.
 #[derive(Default)]
 pub struct RunJson {
-    samples: Vec<serde_json::Value>,
-    /// Entries already rendered by `prepare` (so `sample` adds none).
-    rendered: Option<Vec<Vec<u8>>>,
+    /// The inputs' entries, rendered by `prepare`.
+    rendered: Vec<Vec<u8>>,
 }
 
 /// One input's run.json entry, pretty-printed and indented for its place.
@@ -263,14 +257,12 @@ impl Sink for RunJson {
                 path: batch.outdir.join("run.json"),
                 message: e.to_string(),
             })?;
-        self.rendered = Some(rendered);
+        self.rendered = rendered;
         Ok(())
     }
 
-    fn sample(&mut self, _batch: &BatchInfo, r: &SampleResult) -> Result<(), SinkError> {
-        if self.rendered.is_none() {
-            self.samples.push(run_json_entry(r));
-        }
+    /// The entries were rendered in `prepare`.
+    fn sample(&mut self, _batch: &BatchInfo, _r: &SampleResult) -> Result<(), SinkError> {
         Ok(())
     }
 
@@ -307,15 +299,7 @@ impl Sink for RunJson {
             path: path.clone(),
             message: e.to_string(),
         };
-        let samples = std::mem::take(&mut self.samples);
-        let entries = match self.rendered.take() {
-            Some(r) => r,
-            None => samples
-                .par_iter()
-                .map(render_entry)
-                .collect::<Result<Vec<Vec<u8>>, _>>()
-                .map_err(err)?,
-        };
+        let entries = std::mem::take(&mut self.rendered);
         let bytes = splice_inputs(&serde_json::to_vec_pretty(&doc).map_err(err)?, &entries);
         write_atomic(&path, &bytes)
     }
